@@ -1,0 +1,386 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"gatewayd/commands/compose"
+	"gatewayd/dispatcher"
+	"gatewayd/secret"
+	"gatewayd/storage"
+)
+
+// timeNow is the clock handlers read.
+func timeNow() time.Time { return time.Now() }
+
+// Account flag values, as Octeth spells them.
+const (
+	StatusEnabled    = "Enabled"
+	StatusDisabled   = "Disabled"
+	ReputationTrust  = "Trusted"
+	ReputationUntrst = "Untrusted"
+)
+
+func (a *App) registerAccounts(r *dispatcher.Registry) {
+	r.Register(&dispatcher.Command{
+		Name: "admin.login", Auth: dispatcher.AuthPublic,
+		Params: []dispatcher.Param{
+			{Name: "Username", Required: true, Code: 1},
+			{Name: "Password", Required: true, Code: 2},
+		},
+		Handler: a.adminLogin,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.create", Auth: dispatcher.AuthAdmin,
+		Params: []dispatcher.Param{
+			{Name: "RelUserGroupID", Type: dispatcher.Int, Required: true, Code: 1},
+			{Name: "EmailAddress", Required: true, Code: 2},
+			{Name: "Username", Required: true, Code: 3},
+			{Name: "Password", Required: true, Code: 4},
+			{Name: "MaxSenderDomains", Type: dispatcher.Int, Code: 17, Message: "Invalid MaxSenderDomains"},
+			{Name: "MonthlySendLimit", Type: dispatcher.Int, Code: 18, Message: "Invalid MonthlySendLimit"},
+		},
+		Handler: a.userCreate,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.login", Auth: dispatcher.AuthPublic,
+		Handler: a.userLogin,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.logout", Auth: dispatcher.AuthUser | dispatcher.AuthAdmin,
+		Handler: a.logout,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.current", Auth: dispatcher.AuthUser,
+		Handler: a.userCurrent,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.apikey.create", Auth: dispatcher.AuthUser,
+		Handler: a.userAPIKeyCreate,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.apikey.list", Auth: dispatcher.AuthUser,
+		Handler: a.userAPIKeyList,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.apikey.delete", Auth: dispatcher.AuthUser,
+		Params:  []dispatcher.Param{{Name: "APIKeyID", Type: dispatcher.Int, Required: true, Code: 1}},
+		Handler: a.userAPIKeyDelete,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "usergroup.create", Auth: dispatcher.AuthAdmin,
+		Params: []dispatcher.Param{
+			{Name: "GroupName", Required: true, Code: 1},
+			{Name: "Permissions", Required: true, Code: 2},
+		},
+		Handler: a.userGroupCreate,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "usergroup.get", Auth: dispatcher.AuthAdmin,
+		Params:  []dispatcher.Param{{Name: "UserGroupID", Type: dispatcher.Int, Required: true, Code: 1}},
+		Handler: a.userGroupGet,
+	})
+}
+
+func (a *App) adminLogin(ctx context.Context, req *dispatcher.Request) (any, error) {
+	p := req.Params
+	ad, err := a.DB.AdminByUsername(ctx, p.String("Username"))
+	if isNotFound(err) || (err == nil && !passwordMatches(ad.PasswordHash, p.String("Password"))) {
+		return nil, dispatcher.Fail(dispatcher.KindAuth, 3, "Invalid login information")
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.newSession(ctx, sessionAdmin, ad.ID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"SessionID": id, "AdminInfo": map[string]any{"AdminID": ad.ID, "Username": ad.Username, "EmailAddress": ad.Email}}, nil
+}
+
+// userCreate creates a tenant. Codes beyond the required parameters (1-4):
+// 5 FirstName or CompanyName missing, 8 invalid TimeZone, 9 invalid Language,
+// 10 invalid EmailAddress, 11 username taken, 12 email taken, 13 unknown user group,
+// 14 invalid AccountStatus, 15 invalid ReputationLevel, 16 password shorter than 8,
+// 17 invalid MaxSenderDomains, 18 invalid MonthlySendLimit, 19 invalid Username.
+func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
+	p := req.Params
+	u := &storage.User{
+		GroupID:          p.Int("RelUserGroupID"),
+		Username:         strings.TrimSpace(p.String("Username")),
+		Email:            strings.TrimSpace(p.String("EmailAddress")),
+		FirstName:        strings.TrimSpace(p.String("FirstName")),
+		LastName:         strings.TrimSpace(p.String("LastName")),
+		CompanyName:      strings.TrimSpace(p.String("CompanyName")),
+		TimeZone:         "UTC",
+		Language:         "en",
+		AccountStatus:    StatusEnabled,
+		ReputationLevel:  ReputationTrust,
+		Verified:         true,
+		MaxSenderDomains: int(p.Int("MaxSenderDomains")),
+		MonthlySendLimit: p.Int("MonthlySendLimit"),
+	}
+	var issues []dispatcher.Issue
+	if u.FirstName == "" && u.CompanyName == "" {
+		issues = append(issues, dispatcher.Field("FirstName", 5, "Missing required parameter (FirstName or CompanyName)"))
+	}
+	if tz := p.String("TimeZone"); tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil || strings.ContainsAny(tz, "\r\n\x00") {
+			issues = append(issues, dispatcher.Field("TimeZone", 8, "Invalid TimeZone"))
+		} else {
+			u.TimeZone = tz
+		}
+	}
+	if lang := p.String("Language"); lang != "" {
+		if !validLanguage(lang) {
+			issues = append(issues, dispatcher.Field("Language", 9, "Invalid Language"))
+		} else {
+			u.Language = strings.ToLower(lang)
+		}
+	}
+	if !compose.ValidAddress(u.Email) {
+		issues = append(issues, dispatcher.Field("EmailAddress", 10, "Invalid EmailAddress"))
+	}
+	if s := p.String("AccountStatus"); s != "" {
+		switch {
+		case strings.EqualFold(s, StatusEnabled):
+			u.AccountStatus = StatusEnabled
+		case strings.EqualFold(s, StatusDisabled):
+			u.AccountStatus = StatusDisabled
+		default:
+			issues = append(issues, dispatcher.Field("AccountStatus", 14, "Invalid AccountStatus (Enabled or Disabled)"))
+		}
+	}
+	if s := p.String("ReputationLevel"); s != "" {
+		switch {
+		case strings.EqualFold(s, ReputationTrust):
+			u.ReputationLevel = ReputationTrust
+		case strings.EqualFold(s, ReputationUntrst):
+			u.ReputationLevel = ReputationUntrst
+		default:
+			issues = append(issues, dispatcher.Field("ReputationLevel", 15, "Invalid ReputationLevel (Trusted or Untrusted)"))
+		}
+	}
+	if v, ok := p.BoolOK("Verified"); ok {
+		u.Verified = v
+	}
+	if len(p.String("Password")) < 8 {
+		issues = append(issues, dispatcher.Field("Password", 16, "Password must be at least 8 characters"))
+	}
+	if u.MaxSenderDomains < 0 {
+		issues = append(issues, dispatcher.Field("MaxSenderDomains", 17, "Invalid MaxSenderDomains"))
+	}
+	if u.MonthlySendLimit < 0 {
+		issues = append(issues, dispatcher.Field("MonthlySendLimit", 18, "Invalid MonthlySendLimit"))
+	}
+	if !validUsername(u.Username) {
+		issues = append(issues, dispatcher.Field("Username", 19, "Invalid Username (1-64 letters, digits, . _ - @)"))
+	}
+	if len(issues) > 0 {
+		return nil, dispatcher.Invalid(issues...)
+	}
+	if _, err := a.DB.GroupByID(ctx, u.GroupID); isNotFound(err) {
+		return nil, dispatcher.Fail(dispatcher.KindInvalid, 13, "User group not found")
+	} else if err != nil {
+		return nil, err
+	}
+	var err error
+	if u.PasswordHash, err = a.hashPassword(p.String("Password")); err != nil {
+		return nil, err
+	}
+	if err := a.DB.CreateUser(ctx, u); err != nil {
+		var dup *storage.DuplicateError
+		if errors.As(err, &dup) && dup.Field == "username" {
+			return nil, dispatcher.Fail(dispatcher.KindConflict, 11, "Username already exists")
+		}
+		if errors.As(err, &dup) {
+			return nil, dispatcher.Fail(dispatcher.KindConflict, 12, "Email address already exists")
+		}
+		return nil, err
+	}
+	return map[string]any{"UserID": u.ID}, nil
+}
+
+func validUsername(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '.' || r == '_' || r == '-' || r == '@' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+func validLanguage(s string) bool {
+	if len(s) < 2 || len(s) > 8 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+// userLogin answers a SessionID for Username + Password, or for an APIKey.
+// Codes: 1 Username missing, 2 Password missing, 3 wrong login.
+func (a *App) userLogin(ctx context.Context, req *dispatcher.Request) (any, error) {
+	p := req.Params
+	u, err := a.loginUser(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.newSession(ctx, sessionUser, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"SessionID": id, "UserInfo": userInfo(u)}, nil
+}
+
+// loginUser checks Username + Password (or APIKey) and returns the user; shared by the
+// Octeth and Navixy logins.
+func (a *App) loginUser(ctx context.Context, p dispatcher.Params) (*storage.User, error) {
+	wrong := dispatcher.Fail(dispatcher.KindAuth, 3, "Invalid login information")
+	if key := p.String("APIKey"); key != "" && !p.Has("Username") {
+		k, err := a.DB.UserAPIKeyByHash(ctx, secret.Hash(key))
+		if isNotFound(err) {
+			return nil, wrong
+		}
+		if err != nil {
+			return nil, err
+		}
+		return a.DB.UserByID(ctx, k.UserID)
+	}
+	var issues []dispatcher.Issue
+	if !p.Has("Username") {
+		issues = append(issues, dispatcher.Field("Username", 1, "Missing required parameter (Username)"))
+	}
+	if !p.Has("Password") {
+		issues = append(issues, dispatcher.Field("Password", 2, "Missing required parameter (Password)"))
+	}
+	if len(issues) > 0 {
+		return nil, dispatcher.Invalid(issues...)
+	}
+	u, err := a.DB.UserByUsername(ctx, p.String("Username"))
+	if isNotFound(err) {
+		// Hash anyway so a missing user and a wrong password take the same time.
+		passwordMatches("$2a$10$CwTycUXWue0Thq9StjUM0uJ8.N1o2dEtdU5Iaf0ibZV5u0Q0ZtVkq", p.String("Password"))
+		return nil, wrong
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !passwordMatches(u.PasswordHash, p.String("Password")) {
+		return nil, wrong
+	}
+	return u, nil
+}
+
+func userInfo(u *storage.User) map[string]any {
+	return map[string]any{
+		"UserID":           u.ID,
+		"RelUserGroupID":   u.GroupID,
+		"Username":         u.Username,
+		"EmailAddress":     u.Email,
+		"FirstName":        u.FirstName,
+		"LastName":         u.LastName,
+		"CompanyName":      u.CompanyName,
+		"TimeZone":         u.TimeZone,
+		"Language":         u.Language,
+		"AccountStatus":    u.AccountStatus,
+		"ReputationLevel":  u.ReputationLevel,
+		"Verified":         u.Verified,
+		"MaxSenderDomains": u.MaxSenderDomains,
+		"MonthlySendLimit": u.MonthlySendLimit,
+	}
+}
+
+func (a *App) logout(ctx context.Context, req *dispatcher.Request) (any, error) {
+	if id := req.Params.String("SessionID"); id != "" {
+		if err := a.DB.DeleteSession(ctx, secret.Hash(id)); err != nil && !isNotFound(err) {
+			return nil, err
+		}
+	}
+	return map[string]any{}, nil
+}
+
+func (a *App) userCurrent(ctx context.Context, req *dispatcher.Request) (any, error) {
+	u, err := a.userOf(ctx, req.Principal)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"UserInfo": userInfo(u)}, nil
+}
+
+func (a *App) userAPIKeyCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
+	key := secret.Token("gw_", 40)
+	sealed, err := a.Keys.Encrypt([]byte(key))
+	if err != nil {
+		return nil, err
+	}
+	desc := strings.TrimSpace(req.Params.String("Description"))
+	if len(desc) > 255 || strings.ContainsAny(desc, "\r\n\x00") {
+		return nil, dispatcher.Invalid(dispatcher.Field("Description", 2, "Invalid Description"))
+	}
+	k := &storage.UserAPIKey{UserID: req.Principal.UserID, KeyHash: secret.Hash(key), KeyEnc: sealed, Description: desc}
+	if err := a.DB.CreateUserAPIKey(ctx, k); err != nil {
+		return nil, err
+	}
+	return map[string]any{"APIKeyID": k.ID, "APIKey": key, "Description": k.Description}, nil
+}
+
+func (a *App) userAPIKeyList(ctx context.Context, req *dispatcher.Request) (any, error) {
+	ks, err := a.DB.UserAPIKeys(ctx, req.Principal.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(ks))
+	for _, k := range ks {
+		plain, err := a.Keys.Decrypt(k.KeyEnc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, map[string]any{"APIKeyID": k.ID, "APIKey": string(plain), "Description": k.Description, "CreatedAt": k.CreatedAt})
+	}
+	return map[string]any{"APIKeys": out}, nil
+}
+
+func (a *App) userAPIKeyDelete(ctx context.Context, req *dispatcher.Request) (any, error) {
+	err := a.DB.DeleteUserAPIKey(ctx, req.Principal.UserID, req.Params.Int("APIKeyID"))
+	if isNotFound(err) {
+		return nil, dispatcher.NotFound(2, "API key not found or access denied")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{}, nil
+}
+
+func (a *App) userGroupCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
+	name := strings.TrimSpace(req.Params.String("GroupName"))
+	perms := splitPermissions(req.Params.String("Permissions"))
+	if len(name) > 255 || strings.ContainsAny(name, "\r\n\x00") {
+		return nil, dispatcher.Invalid(dispatcher.Field("GroupName", 3, "Invalid GroupName"))
+	}
+	g := &storage.UserGroup{Name: name, Permissions: strings.Join(perms, ",")}
+	if err := a.DB.CreateGroup(ctx, g); err != nil {
+		return nil, err
+	}
+	return map[string]any{"UserGroupID": g.ID}, nil
+}
+
+func (a *App) userGroupGet(ctx context.Context, req *dispatcher.Request) (any, error) {
+	g, err := a.DB.GroupByID(ctx, req.Params.Int("UserGroupID"))
+	if isNotFound(err) {
+		return nil, dispatcher.NotFound(2, "User group not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"UserGroup": map[string]any{"UserGroupID": g.ID, "GroupName": g.Name, "Permissions": g.Permissions}}, nil
+}

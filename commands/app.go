@@ -1,0 +1,75 @@
+// Package commands holds gatewayd's operations, one file per resource. Each file registers its
+// commands with the dispatcher through an explicit Register function that main calls; handlers
+// take decoded parameters and the principal, call storage, and return results or
+// *dispatcher.Error values. No SQL and no HTTP here.
+package commands
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"gatewayd/config"
+	"gatewayd/dispatcher"
+	"gatewayd/relay/dkim"
+	"gatewayd/relay/resolve"
+	"gatewayd/secret"
+	"gatewayd/storage"
+)
+
+// App is what every handler needs: the store, the server key, configuration and resolvers.
+type App struct {
+	DB       *storage.DB
+	Keys     *secret.Keyring
+	Cfg      *config.Config
+	Resolver *resolve.Resolver
+	Log      *slog.Logger
+	// NewDKIMKey makes a domain's DKIM key pair; tests swap in a cached key.
+	NewDKIMKey func() (privPEM []byte, pubB64 string, err error)
+	// BcryptCost is the password hashing cost; tests lower it.
+	BcryptCost int
+}
+
+// NewApp fills the defaults around the required parts.
+func NewApp(db *storage.DB, keys *secret.Keyring, cfg *config.Config, log *slog.Logger) *App {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &App{
+		DB:         db,
+		Keys:       keys,
+		Cfg:        cfg,
+		Resolver:   resolve.New(cfg.DNSServer, 5*time.Second),
+		Log:        log,
+		NewDKIMKey: dkim.GenerateKey,
+		BcryptCost: bcrypt.DefaultCost,
+	}
+}
+
+// Register registers every command of this package. Main calls it once.
+func Register(r *dispatcher.Registry, a *App) {
+	a.registerAccounts(r)
+	a.registerDomains(r)
+}
+
+// hashPassword hashes a password for storage.
+func (a *App) hashPassword(pw string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), a.BcryptCost)
+	return string(b), err
+}
+
+// passwordMatches compares in constant time (bcrypt does).
+func passwordMatches(hash, pw string) bool {
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+}
+
+// isNotFound reports storage's not-found.
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
+
+// userOf returns the calling user (users and senders act for their user).
+func (a *App) userOf(ctx context.Context, p *dispatcher.Principal) (*storage.User, error) {
+	return a.DB.UserByID(ctx, p.UserID)
+}

@@ -1,0 +1,284 @@
+// Package config reads gatewayd's configuration once, from GATEWAY_* environment variables
+// and the command-line flags that mirror them, into a Config passed down by main.
+//
+// It is a top-level package because main, the commands, the relay and the tests all take the
+// same struct; it must not read the environment anywhere but Load.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting gatewayd has. Zero values are never used: Load fills defaults.
+type Config struct {
+	DB                  string        // GATEWAY_DB: sqlite://path or mysql://user:pass@host:port/db
+	HTTPAddr            string        // GATEWAY_HTTP_ADDR
+	SMTPAddrs           []string      // GATEWAY_SMTP_ADDR: STARTTLS submission listeners
+	SMTPTLSAddrs        []string      // GATEWAY_SMTP_TLS_ADDR: implicit-TLS listeners (e.g. :465)
+	MXAddr              string        // GATEWAY_MX_ADDR: inbound bounce/complaint listener; "" is off
+	AdminAPIKey         string        // GATEWAY_ADMIN_API_KEY
+	SecretKey           string        // GATEWAY_SECRET_KEY: 64 hex characters
+	SecretKeyFile       string        // GATEWAY_SECRET_KEY_FILE: used when SecretKey is empty
+	PublicURL           string        // GATEWAY_PUBLIC_URL
+	Hostname            string        // GATEWAY_HOSTNAME
+	TLSCert, TLSKey     string        // GATEWAY_TLS_CERT / GATEWAY_TLS_KEY
+	SMTPInsecureAuth    bool          // GATEWAY_SMTP_INSECURE_AUTH
+	SMTPMaxSize         int64         // GATEWAY_SMTP_MAX_SIZE bytes
+	DefaultRelay        string        // GATEWAY_DEFAULT_RELAY
+	DNSServer           string        // GATEWAY_DNS_SERVER host:port
+	MXPort              int           // GATEWAY_MX_PORT
+	WebhookAllowPrivate bool          // GATEWAY_WEBHOOK_ALLOW_PRIVATE
+	RateLimit           RateLimit     // GATEWAY_RATE_LIMIT
+	Workers             int           // GATEWAY_WORKERS
+	RetryMin            time.Duration // GATEWAY_RETRY_MIN
+	RetryMax            time.Duration // GATEWAY_RETRY_MAX
+	QueueLifetime       time.Duration // GATEWAY_QUEUE_LIFETIME
+	WebhookRetryMin     time.Duration // GATEWAY_WEBHOOK_RETRY_MIN
+	WebhookRetryMax     time.Duration // GATEWAY_WEBHOOK_RETRY_MAX
+	SessionLifetime     time.Duration // GATEWAY_SESSION_LIFETIME
+	BodyLimit           int64         // GATEWAY_BODY_LIMIT bytes
+	PricePerEmail       float64       // GATEWAY_PRICE_PER_EMAIL (GatewayAPI usage)
+	Currency            string        // GATEWAY_CURRENCY
+	LogLevel            string        // GATEWAY_LOG_LEVEL: debug, info, warn, error
+}
+
+// RateLimit is N requests per Per; Off disables limiting.
+type RateLimit struct {
+	N   int
+	Per time.Duration
+	Off bool
+}
+
+func (r RateLimit) String() string {
+	if r.Off {
+		return "off"
+	}
+	return fmt.Sprintf("%d/%s", r.N, r.Per)
+}
+
+// ParseRateLimit reads "100/60s", "5/1s" or "off".
+func ParseRateLimit(s string) (RateLimit, error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "off") {
+		return RateLimit{Off: true}, nil
+	}
+	n, per, ok := strings.Cut(s, "/")
+	if !ok {
+		return RateLimit{}, fmt.Errorf("rate limit %q: want N/duration or off", s)
+	}
+	count, err := strconv.Atoi(n)
+	if err != nil || count <= 0 {
+		return RateLimit{}, fmt.Errorf("rate limit %q: bad count", s)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return RateLimit{}, fmt.Errorf("rate limit %q: bad duration", s)
+	}
+	return RateLimit{N: count, Per: d}, nil
+}
+
+// Defaults returns the configuration with nothing set.
+func Defaults() *Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	return &Config{
+		DB:              "sqlite://data/gatewayd.db",
+		HTTPAddr:        ":8080",
+		SMTPAddrs:       []string{":2525"},
+		SecretKeyFile:   "data/secret.key",
+		PublicURL:       "http://localhost:8080",
+		Hostname:        host,
+		SMTPMaxSize:     25 << 20,
+		MXPort:          25,
+		RateLimit:       RateLimit{N: 100, Per: 60 * time.Second},
+		Workers:         max(4, 4*runtime.NumCPU()),
+		RetryMin:        time.Minute,
+		RetryMax:        4 * time.Hour,
+		QueueLifetime:   120 * time.Hour,
+		WebhookRetryMin: 30 * time.Second,
+		WebhookRetryMax: 12 * time.Hour,
+		SessionLifetime: 24 * time.Hour,
+		BodyLimit:       30 << 20,
+		PricePerEmail:   0.00075,
+		Currency:        "EUR",
+		LogLevel:        "info",
+	}
+}
+
+// Load fills a Config from defaults, then the environment (getenv), then flags in args.
+// Flags are the lower-case, dashed form of the variable without its prefix:
+// GATEWAY_HTTP_ADDR is --http-addr.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
+	c := Defaults()
+	var errs []error
+	str := func(p *string, env, usage string) {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+		fs.StringVar(p, flagName(env), *p, usage+" ("+env+")")
+	}
+	list := func(p *[]string, env, usage string) {
+		if v, ok := lookup(getenv, env); ok {
+			*p = splitList(v)
+		}
+		fs.Func(flagName(env), usage+" ("+env+", comma-separated)", func(v string) error { *p = splitList(v); return nil })
+	}
+	boolean := func(p *bool, env, usage string) {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+			*p = b
+		}
+		fs.BoolVar(p, flagName(env), *p, usage+" ("+env+")")
+	}
+	integer := func(p *int, env, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+			*p = n
+		}
+		fs.IntVar(p, flagName(env), *p, usage+" ("+env+")")
+	}
+	int64v := func(p *int64, env, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+			*p = n
+		}
+		fs.Int64Var(p, flagName(env), *p, usage+" ("+env+")")
+	}
+	dur := func(p *time.Duration, env, usage string) {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+			*p = d
+		}
+		fs.DurationVar(p, flagName(env), *p, usage+" ("+env+")")
+	}
+
+	str(&c.DB, "GATEWAY_DB", "database: sqlite://path or mysql://user:pass@host:port/db")
+	str(&c.HTTPAddr, "GATEWAY_HTTP_ADDR", "HTTP listen address")
+	list(&c.SMTPAddrs, "GATEWAY_SMTP_ADDR", "SMTP submission listen addresses (STARTTLS)")
+	list(&c.SMTPTLSAddrs, "GATEWAY_SMTP_TLS_ADDR", "SMTP implicit-TLS listen addresses")
+	str(&c.MXAddr, "GATEWAY_MX_ADDR", "inbound MX listen address for bounces and complaints (empty: off)")
+	str(&c.AdminAPIKey, "GATEWAY_ADMIN_API_KEY", "admin API key (generated and printed when empty)")
+	str(&c.SecretKey, "GATEWAY_SECRET_KEY", "server key, 64 hex characters")
+	str(&c.SecretKeyFile, "GATEWAY_SECRET_KEY_FILE", "server key file, created with mode 0600 when GATEWAY_SECRET_KEY is empty")
+	str(&c.PublicURL, "GATEWAY_PUBLIC_URL", "public base URL for tracking and unsubscribe links")
+	str(&c.Hostname, "GATEWAY_HOSTNAME", "EHLO name and SMTP host shown to users")
+	str(&c.TLSCert, "GATEWAY_TLS_CERT", "TLS certificate file (self-signed when empty)")
+	str(&c.TLSKey, "GATEWAY_TLS_KEY", "TLS key file")
+	boolean(&c.SMTPInsecureAuth, "GATEWAY_SMTP_INSECURE_AUTH", "allow SMTP AUTH without TLS")
+	int64v(&c.SMTPMaxSize, "GATEWAY_SMTP_MAX_SIZE", "largest SMTP message in bytes")
+	str(&c.DefaultRelay, "GATEWAY_DEFAULT_RELAY", "platform default route smtp://user:pass@host:port")
+	str(&c.DNSServer, "GATEWAY_DNS_SERVER", "DNS server host:port for MX and verification lookups (empty: system)")
+	integer(&c.MXPort, "GATEWAY_MX_PORT", "port of recipients' MX servers")
+	boolean(&c.WebhookAllowPrivate, "GATEWAY_WEBHOOK_ALLOW_PRIVATE", "allow webhooks to private and loopback addresses")
+	rate := c.RateLimit.String()
+	str(&rate, "GATEWAY_RATE_LIMIT", "requests per credential: N/duration or off")
+	integer(&c.Workers, "GATEWAY_WORKERS", "delivery workers")
+	dur(&c.RetryMin, "GATEWAY_RETRY_MIN", "first delivery retry delay")
+	dur(&c.RetryMax, "GATEWAY_RETRY_MAX", "longest delivery retry delay")
+	dur(&c.QueueLifetime, "GATEWAY_QUEUE_LIFETIME", "how long a message is retried before it fails")
+	dur(&c.WebhookRetryMin, "GATEWAY_WEBHOOK_RETRY_MIN", "first webhook retry delay")
+	dur(&c.WebhookRetryMax, "GATEWAY_WEBHOOK_RETRY_MAX", "longest webhook retry delay")
+	dur(&c.SessionLifetime, "GATEWAY_SESSION_LIFETIME", "login session lifetime")
+	int64v(&c.BodyLimit, "GATEWAY_BODY_LIMIT", "largest HTTP request body in bytes")
+	priceStr := strconv.FormatFloat(c.PricePerEmail, 'f', -1, 64)
+	str(&priceStr, "GATEWAY_PRICE_PER_EMAIL", "GatewayAPI price per email")
+	str(&c.Currency, "GATEWAY_CURRENCY", "GatewayAPI currency")
+	str(&c.LogLevel, "GATEWAY_LOG_LEVEL", "log level: debug, info, warn, error")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	rl, err := ParseRateLimit(rate)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("GATEWAY_RATE_LIMIT: %w", err))
+	}
+	c.RateLimit = rl
+	if c.PricePerEmail, err = strconv.ParseFloat(priceStr, 64); err != nil {
+		errs = append(errs, fmt.Errorf("GATEWAY_PRICE_PER_EMAIL: %w", err))
+	}
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	if c.SecretKey != "" && len(c.SecretKey) != 64 {
+		errs = append(errs, errors.New("GATEWAY_SECRET_KEY: want 64 hex characters"))
+	}
+	for _, a := range append(append([]string{c.HTTPAddr}, c.SMTPAddrs...), c.SMTPTLSAddrs...) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("listen address %q: %w", a, err))
+		}
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, errors.New("GATEWAY_RETRY_MIN must be positive and at most GATEWAY_RETRY_MAX"))
+	}
+	if c.WebhookRetryMin <= 0 || c.WebhookRetryMax < c.WebhookRetryMin {
+		errs = append(errs, errors.New("GATEWAY_WEBHOOK_RETRY_MIN must be positive and at most GATEWAY_WEBHOOK_RETRY_MAX"))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, errors.New("GATEWAY_WORKERS must be at least 1"))
+	}
+	if c.BodyLimit < 1024 {
+		errs = append(errs, errors.New("GATEWAY_BODY_LIMIT must be at least 1024"))
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	return errs
+}
+
+// SMTPPorts lists the ports of every SMTP listener, for SMTPPorts in API answers.
+func (c *Config) SMTPPorts() []int {
+	var ports []int
+	for _, a := range append(append([]string(nil), c.SMTPAddrs...), c.SMTPTLSAddrs...) {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				ports = append(ports, n)
+			}
+		}
+	}
+	return ports
+}
+
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "GATEWAY_")), "_", "-")
+}
+
+func lookup(getenv func(string) string, env string) (string, bool) {
+	v := getenv(env)
+	return v, v != ""
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

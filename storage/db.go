@@ -1,0 +1,233 @@
+// Package storage owns every SQL statement gatewayd runs: opening SQLite or MySQL/MariaDB,
+// the embedded versioned migrations of both dialects, and one repository file per table group.
+// Handlers never see SQL; they call the methods here. Times are stored as unix seconds (BIGINT)
+// in both dialects so that no query depends on a dialect's date functions.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect names the SQL flavour behind a DB.
+type Dialect string
+
+const (
+	SQLite Dialect = "sqlite"
+	MySQL  Dialect = "mysql"
+)
+
+// ErrNotFound is returned when a row does not exist (or belongs to someone else: callers never
+// learn the difference).
+var ErrNotFound = errors.New("not found")
+
+// ErrDuplicate is returned when a unique constraint refuses a row.
+var ErrDuplicate = errors.New("duplicate")
+
+// DB is the store. SQLite has one writer at a time: writes go through a pool of one
+// connection (so they queue in Go, not in SQLite's busy loop) and reads through a pool of
+// several. MySQL uses one pool for both.
+type DB struct {
+	Dialect Dialect
+	w       *sqlx.DB
+	r       *sqlx.DB
+}
+
+// Open connects to dsn: sqlite://path/to/file.db (directories are created) or
+// mysql://user:pass@host:port/db.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return nil, fmt.Errorf("database %q: want sqlite://path or mysql://user:pass@host:port/db", dsn)
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		return openSQLite(ctx, rest)
+	case "mysql", "mariadb":
+		return openMySQL(ctx, dsn)
+	}
+	return nil, fmt.Errorf("database %q: unknown scheme %q", dsn, scheme)
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	src := "file:" + path + "?" + q.Encode()
+	w, err := sqlx.Open("sqlite", src)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sqlx.Open("sqlite", src)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db := &DB{Dialect: SQLite, w: w, r: r}
+	if err := db.ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// MySQLConfig turns mysql://user:pass@host:port/db?opts into a driver configuration.
+func MySQLConfig(dsn string) (*mysql.Config, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dsn: %w", err)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = u.Hostname() + ":3306"
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" {
+		return nil, errors.New("mysql dsn: missing database name")
+	}
+	cfg.ParseTime = false
+	cfg.Collation = "utf8mb4_unicode_ci"
+	cfg.Timeout = 10 * time.Second
+	cfg.ReadTimeout = 60 * time.Second
+	cfg.WriteTimeout = 60 * time.Second
+	cfg.Params = map[string]string{}
+	for k, v := range u.Query() {
+		cfg.Params[k] = v[0]
+	}
+	return cfg, nil
+}
+
+func openMySQL(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := MySQLConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	x := sqlx.NewDb(sql.OpenDB(conn), "mysql")
+	x.SetMaxOpenConns(32)
+	x.SetMaxIdleConns(32)
+	x.SetConnMaxLifetime(time.Hour)
+	db := &DB{Dialect: MySQL, w: x, r: x}
+	if err := db.ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("%s: connect: %w", db.Dialect, err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
+	return err
+}
+
+// Ping checks the database answers (for /healthz).
+func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
+
+// Tx runs fn in one write transaction, committing when fn returns nil.
+func (db *DB) Tx(ctx context.Context, fn func(tx *sqlxTx) error) error {
+	tx, err := db.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// now is the time stored in rows: unix seconds.
+func now() int64 { return time.Now().Unix() }
+
+// isDuplicate reports a unique-constraint violation in either dialect.
+func isDuplicate(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// notFound maps sql.ErrNoRows to ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// affected returns ErrNotFound when a statement touched no row.
+func affected(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// sqlxTx is the transaction type repository functions receive.
+type sqlxTx = sqlx.Tx
+
+// Exec runs one statement outside any table group (administration: CREATE DATABASE, tests).
+func (db *DB) Exec(ctx context.Context, stmt string, args ...any) error {
+	_, err := db.w.ExecContext(ctx, stmt, args...)
+	return err
+}
