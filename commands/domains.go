@@ -387,4 +387,3 @@ func (a *App) signingKey(d *storage.SenderDomain) (string, error) {
 	b, err := a.Keys.Decrypt(d.SigningKeyEnc)
 	return string(b), err
 }
-

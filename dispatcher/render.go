@@ -135,4 +135,3 @@ func xmlName(k string) string {
 	}
 	return b.String()
 }
-

@@ -16,7 +16,9 @@ type DomainAPIKey struct {
 
 const apiKeyCols = "id, domain_id, user_id, key_hash, key_enc, description, created_at"
 
-func init() { domainChildren = append(domainChildren, "DELETE FROM domain_api_keys WHERE domain_id = ?") }
+func init() {
+	domainChildren = append(domainChildren, "DELETE FROM domain_api_keys WHERE domain_id = ?")
+}
 
 // CreateDomainAPIKey stores k and sets k.ID.
 func (db *DB) CreateDomainAPIKey(ctx context.Context, k *DomainAPIKey) error {

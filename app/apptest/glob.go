@@ -1,0 +1,5 @@
+package apptest
+
+import "path/filepath"
+
+func filepathGlob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
