@@ -104,8 +104,11 @@ func adminKey(path string) (key string, generated bool, err error) {
 // Handler is the HTTP handler of every surface.
 func (s *Server) Handler() http.Handler { return s.HTTP.Echo() }
 
-// Close releases the database.
-func (s *Server) Close() error { return s.DB.Close() }
+// Close commits what was accepted and releases the database.
+func (s *Server) Close() error {
+	s.App.Close()
+	return s.DB.Close()
+}
 
 // Run serves until ctx ends, then shuts down gracefully: stop accepting, finish requests in
 // flight (up to 30 s), close the database.

@@ -31,6 +31,10 @@ type App struct {
 	NewDKIMKey func() (privPEM []byte, pubB64 string, err error)
 	// BcryptCost is the password hashing cost; tests lower it.
 	BcryptCost int
+	// Committer group-commits accepted messages.
+	Committer *storage.Committer
+	// Enqueued, when set, is called after a message is committed (wakes delivery workers).
+	Enqueued func()
 }
 
 // NewApp fills the defaults around the required parts.
@@ -46,8 +50,12 @@ func NewApp(db *storage.DB, keys *secret.Keyring, cfg *config.Config, log *slog.
 		Log:        log,
 		NewDKIMKey: dkim.GenerateKey,
 		BcryptCost: bcrypt.DefaultCost,
+		Committer:  storage.NewCommitter(db, 256),
 	}
 }
+
+// Close stops the committer after committing what was submitted.
+func (a *App) Close() { a.Committer.Close() }
 
 // Register registers every command of this package. Main calls it once.
 func Register(r *dispatcher.Registry, a *App) {

@@ -1,0 +1,145 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatewayd/storage"
+)
+
+// Submission is a message ready to be accepted, whichever way it arrived: built from an API
+// request, received over SMTP, or relayed through emailgateway.smtprelay.
+type Submission struct {
+	User            *storage.User
+	Domain          *storage.SenderDomain
+	Source          string // api | smtp | gatewayapi
+	APIKeyID        int64
+	MailFrom        string // the sender address (From header, or MAIL FROM over SMTP)
+	Subject         string
+	Tags            []string
+	Raw             []byte // RFC 5322 message, CRLF line endings
+	HeaderMessageID string
+	Recipients      []Rcpt
+	TrackLinks      bool
+	TrackOpens      bool
+	Links           []string // tracked URLs of the HTML part, in token order
+	SendAt          int64    // unix seconds; 0 or past: now
+	CallbackURL     string
+	UserRef         string
+	UUID            string // the API MessageID; generated when empty
+}
+
+// Rcpt is one envelope recipient.
+type Rcpt struct {
+	Email string
+	Kind  string // to | cc | bcc
+}
+
+// Why a sender may not send. Each surface maps these onto its own codes.
+var (
+	ErrAccountDisabled   = errors.New("account disabled")
+	ErrAccountUnverified = errors.New("account not verified")
+	ErrAccountUntrusted  = errors.New("account not trusted")
+	ErrDomainNotEnabled  = errors.New("sender domain not enabled")
+	ErrMonthlyLimit      = errors.New("monthly sending limit reached")
+	ErrNoRecipients      = errors.New("no recipients")
+)
+
+// SuppressedError names the first recipient on the domain's suppression list.
+type SuppressedError struct {
+	Email  string
+	Reason string
+}
+
+func (e *SuppressedError) Error() string { return fmt.Sprintf("%s is suppressed (%s)", e.Email, e.Reason) }
+
+// CheckSender checks the account and domain flags the send path depends on.
+func CheckSender(u *storage.User, d *storage.SenderDomain) error {
+	switch {
+	case !strings.EqualFold(u.AccountStatus, StatusEnabled):
+		return ErrAccountDisabled
+	case !u.Verified:
+		return ErrAccountUnverified
+	case !strings.EqualFold(u.ReputationLevel, ReputationTrust):
+		return ErrAccountUntrusted
+	case d.Status != storage.DomainEnabled:
+		return ErrDomainNotEnabled
+	}
+	return nil
+}
+
+// CheckSuppressed returns a *SuppressedError for the first suppressed address.
+func (a *App) CheckSuppressed(ctx context.Context, domainID int64, emails []string) error {
+	sup, err := a.DB.Suppressed(ctx, domainID, emails)
+	if err != nil {
+		return err
+	}
+	for _, e := range emails {
+		if reason, ok := sup[strings.ToLower(e)]; ok {
+			return &SuppressedError{Email: e, Reason: reason}
+		}
+	}
+	return nil
+}
+
+// Accept validates a submission against the account, domain, suppression list and monthly
+// limit, and commits it (message, recipients, accepted events) before returning. The
+// returned message has its UUID and row id set. Nothing is acknowledged unless this returns
+// nil; once it has, the message survives a crash.
+func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, error) {
+	if err := CheckSender(s.User, s.Domain); err != nil {
+		return nil, err
+	}
+	if len(s.Recipients) == 0 {
+		return nil, ErrNoRecipients
+	}
+	emails := make([]string, len(s.Recipients))
+	for i, r := range s.Recipients {
+		emails[i] = r.Email
+	}
+	if err := a.CheckSuppressed(ctx, s.Domain.ID, emails); err != nil {
+		return nil, err
+	}
+	id := s.UUID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	tags, _ := json.Marshal(nonNil(s.Tags))
+	links := ""
+	if len(s.Links) > 0 {
+		b, _ := json.Marshal(s.Links)
+		links = string(b)
+	}
+	m := &storage.Message{
+		UUID: id, DomainID: s.Domain.ID, UserID: s.User.ID, APIKeyID: s.APIKeyID, Source: s.Source,
+		MailFrom: s.MailFrom, Subject: s.Subject, Tags: string(tags), HeaderMessageID: s.HeaderMessageID, Raw: s.Raw,
+		TrackLinks: s.TrackLinks, TrackOpens: s.TrackOpens, Links: links, CallbackURL: s.CallbackURL, UserRef: s.UserRef,
+		SendAt: s.SendAt,
+	}
+	env := &storage.Envelope{Message: m, MonthlyLimit: s.User.MonthlySendLimit}
+	for _, r := range s.Recipients {
+		env.Recipients = append(env.Recipients, &storage.Recipient{Email: strings.TrimSpace(r.Email), Kind: r.Kind})
+	}
+	if err := a.Committer.Enqueue(ctx, env); err != nil {
+		if errors.Is(err, storage.ErrLimit) {
+			return nil, ErrMonthlyLimit
+		}
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	if a.Enqueued != nil {
+		a.Enqueued()
+	}
+	return m, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,317 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Recipient states: the delivery queue.
+const (
+	StateScheduled = "scheduled" // SendAt in the future
+	StateQueued    = "queued"
+	StateSending   = "sending" // leased by a worker
+	StateDeferred  = "deferred"
+	StateDelivered = "delivered"
+	StateBounced   = "bounced"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Event types. The API vocabularies (legacy delivery/bounce/..., v1 delivered/bounced/...,
+// GatewayAPI statuses) map onto these.
+const (
+	EventAccepted     = "accepted"
+	EventDelivered    = "delivered"
+	EventDeferred     = "deferred"
+	EventBounced      = "bounced"
+	EventFailed       = "failed"
+	EventOpened       = "opened"
+	EventClicked      = "clicked"
+	EventUnsubscribed = "unsubscribed"
+	EventComplained   = "complained"
+)
+
+// Message is one accepted message: its MIME bytes (unsigned; DKIM is added at delivery) and
+// what the APIs report about it.
+type Message struct {
+	ID              int64  `db:"id"`
+	UUID            string `db:"uuid"` // the API MessageID
+	DomainID        int64  `db:"domain_id"`
+	UserID          int64  `db:"user_id"`
+	APIKeyID        int64  `db:"api_key_id"`
+	Source          string `db:"source"` // api | smtp | gatewayapi
+	MailFrom        string `db:"mail_from"`
+	Subject         string `db:"subject"`
+	Tags            string `db:"tags"` // JSON array of strings
+	HeaderMessageID string `db:"header_message_id"`
+	Raw             []byte `db:"raw"`
+	TrackLinks      bool   `db:"track_links"`
+	TrackOpens      bool   `db:"track_opens"`
+	Links           string `db:"links"` // JSON array of tracked URLs (index = click token's link)
+	CallbackURL     string `db:"callback_url"`
+	UserRef         string `db:"userref"`
+	SendAt          int64  `db:"send_at"`
+	CreatedAt       int64  `db:"created_at"`
+}
+
+// TagList decodes Tags.
+func (m *Message) TagList() []string {
+	var t []string
+	if m.Tags != "" {
+		json.Unmarshal([]byte(m.Tags), &t)
+	}
+	return t
+}
+
+// Recipient is one address of a message and its place in the delivery queue.
+type Recipient struct {
+	ID             int64  `db:"id"`
+	MessageID      int64  `db:"message_id"`
+	DomainID       int64  `db:"domain_id"`
+	UserID         int64  `db:"user_id"`
+	Email          string `db:"email"`
+	Kind           string `db:"kind"` // to | cc | bcc
+	State          string `db:"state"`
+	Attempts       int    `db:"attempts"`
+	NextAttemptAt  int64  `db:"next_attempt_at"`
+	LeaseOwner     string `db:"lease_owner"`
+	LeaseExpiresAt int64  `db:"lease_expires_at"`
+	LastCode       int    `db:"last_code"`
+	LastReply      string `db:"last_reply"`
+	CreatedAt      int64  `db:"created_at"`
+	UpdatedAt      int64  `db:"updated_at"`
+}
+
+// Event is one thing that happened to a message or recipient.
+type Event struct {
+	ID          int64  `db:"id"`
+	DomainID    int64  `db:"domain_id"`
+	UserID      int64  `db:"user_id"`
+	MessageID   int64  `db:"message_id"`
+	RecipientID int64  `db:"recipient_id"`
+	Type        string `db:"type"`
+	Email       string `db:"email"`
+	Code        int    `db:"code"`
+	Details     string `db:"details"`
+	URL         string `db:"url"`
+	UserAgent   string `db:"user_agent"`
+	IP          string `db:"ip"`
+	Bot         bool   `db:"bot"`
+	CreatedAt   int64  `db:"created_at"`
+}
+
+// Envelope is a message with its recipients, as accepted: the unit of Enqueue.
+type Envelope struct {
+	Message    *Message
+	Recipients []*Recipient
+	// MonthlyLimit, when > 0, refuses the envelope (ErrLimit) if the user's recipients this
+	// month would pass it; checked and counted in the same transaction as the insert.
+	MonthlyLimit int64
+}
+
+// Enqueue commits accepted envelopes in one transaction: messages, recipients (queued, or
+// scheduled when SendAt is in the future), one accepted event per recipient, the daily
+// rollups and the monthly usage. It returns one error per envelope (nil for stored); a
+// database failure fails them all and rolls everything back.
+func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
+	errs := make([]error, len(envs))
+	err := db.Tx(ctx, func(tx *sqlxTx) error {
+		for i, env := range envs {
+			if err := enqueueOne(ctx, tx, env); err != nil {
+				if errors.Is(err, ErrLimit) {
+					errs[i] = err
+					continue
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+func monthOf(t time.Time) int { return t.UTC().Year()*100 + int(t.UTC().Month()) }
+
+// DayOf is the rollup key of a unix time: YYYYMMDD in UTC.
+func DayOf(unix int64) int {
+	t := time.Unix(unix, 0).UTC()
+	return t.Year()*10000 + int(t.Month())*100 + t.Day()
+}
+
+func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope) error {
+	m := env.Message
+	ts := now()
+	n := int64(len(env.Recipients))
+	month := monthOf(time.Unix(ts, 0))
+	if env.MonthlyLimit > 0 {
+		var sent int64
+		err := tx.GetContext(ctx, &sent, "SELECT sent FROM user_usage WHERE user_id = ? AND month = ?", m.UserID, month)
+		if err != nil && notFound(err) != ErrNotFound {
+			return err
+		}
+		if sent+n > env.MonthlyLimit {
+			return ErrLimit
+		}
+	}
+	m.CreatedAt = ts
+	res, err := tx.NamedExecContext(ctx, `INSERT INTO messages (uuid, domain_id, user_id, api_key_id, source, mail_from,
+		subject, tags, header_message_id, raw, track_links, track_opens, links, callback_url, userref, send_at, created_at)
+		VALUES (:uuid, :domain_id, :user_id, :api_key_id, :source, :mail_from, :subject, :tags, :header_message_id, :raw,
+		:track_links, :track_opens, :links, :callback_url, :userref, :send_at, :created_at)`, m)
+	if err != nil {
+		return fmt.Errorf("insert message: %w", err)
+	}
+	if m.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	state, due := StateQueued, ts
+	if m.SendAt > ts {
+		state, due = StateScheduled, m.SendAt
+	}
+	tags := m.TagList()
+	for _, r := range env.Recipients {
+		r.MessageID, r.DomainID, r.UserID = m.ID, m.DomainID, m.UserID
+		r.State, r.NextAttemptAt, r.CreatedAt, r.UpdatedAt = state, due, ts, ts
+		if r.Kind == "" {
+			r.Kind = "to"
+		}
+		res, err := tx.NamedExecContext(ctx, `INSERT INTO recipients (message_id, domain_id, user_id, email, kind, state,
+			attempts, next_attempt_at, lease_owner, lease_expires_at, last_code, last_reply, created_at, updated_at)
+			VALUES (:message_id, :domain_id, :user_id, :email, :kind, :state, 0, :next_attempt_at, '', 0, 0, '',
+			:created_at, :updated_at)`, r)
+		if err != nil {
+			return fmt.Errorf("insert recipient: %w", err)
+		}
+		if r.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		ev := &Event{DomainID: m.DomainID, UserID: m.UserID, MessageID: m.ID, RecipientID: r.ID, Type: EventAccepted,
+			Email: r.Email, CreatedAt: ts}
+		if err := InsertEvent(ctx, tx, ev, tags); err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		if err := upsertAdd(ctx, tx, "user_usage", []string{"user_id", "month"}, []any{m.UserID, month}, "sent", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventColumn is the rollup column an event type counts in ("" for none).
+var eventColumn = map[string]string{
+	EventAccepted: "sent", EventDelivered: "delivered", EventDeferred: "deferred", EventBounced: "bounced",
+	EventFailed: "failed", EventOpened: "opened", EventClicked: "clicked", EventUnsubscribed: "unsubscribed",
+	EventComplained: "complained",
+}
+
+// InsertEvent writes ev inside tx and counts it in the daily rollups (for the domain and for
+// each of the message's tags) unless it is flagged as a bot. Every event goes through here so
+// rollups and anything hooked to events (webhook outbox) stay in the same transaction.
+func InsertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string) error {
+	if ev.CreatedAt == 0 {
+		ev.CreatedAt = now()
+	}
+	res, err := tx.NamedExecContext(ctx, `INSERT INTO events (domain_id, user_id, message_id, recipient_id, type, email,
+		code, details, url, user_agent, ip, bot, created_at) VALUES (:domain_id, :user_id, :message_id, :recipient_id,
+		:type, :email, :code, :details, :url, :user_agent, :ip, :bot, :created_at)`, ev)
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	if ev.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	col := eventColumn[ev.Type]
+	if col == "" || ev.Bot {
+		return nil
+	}
+	day := DayOf(ev.CreatedAt)
+	for _, tag := range append([]string{""}, tags...) {
+		if len(tag) > 191 {
+			tag = tag[:191]
+		}
+		if err := upsertAdd(ctx, tx, "stats_daily", []string{"domain_id", "day", "tag"}, []any{ev.DomainID, day, tag}, col, 1); err != nil {
+			return err
+		}
+	}
+	for _, hook := range eventHooks {
+		if err := hook(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventHooks run inside the transaction of every event insert (the webhook outbox adds one
+// from its own file).
+var eventHooks []func(ctx context.Context, tx *sqlxTx, ev *Event) error
+
+// upsertAdd adds n to column col of the row keyed by keys, creating it at n.
+func upsertAdd(ctx context.Context, tx *sqlxTx, table string, keys []string, vals []any, col string, n int64) error {
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(keys)+1), ", ")
+	cols := strings.Join(keys, ", ") + ", " + col
+	var q string
+	if tx.DriverName() == "mysql" {
+		q = fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s = %s + VALUES(%s)", table, cols, ph, col, col, col)
+	} else {
+		q = fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s = %s + excluded.%s",
+			table, cols, ph, strings.Join(keys, ", "), col, col, col)
+	}
+	_, err := tx.ExecContext(ctx, q, append(vals, n)...)
+	return err
+}
+
+const messageCols = `id, uuid, domain_id, user_id, api_key_id, source, mail_from, subject, tags, header_message_id, raw,
+	track_links, track_opens, links, callback_url, userref, send_at, created_at`
+
+const recipientCols = `id, message_id, domain_id, user_id, email, kind, state, attempts, next_attempt_at, lease_owner,
+	lease_expires_at, last_code, last_reply, created_at, updated_at`
+
+// MessageByUUID returns a message by its API MessageID; ownerID > 0 restricts it to a user.
+func (db *DB) MessageByUUID(ctx context.Context, uuid string, ownerID int64) (*Message, error) {
+	var m Message
+	q := "SELECT " + messageCols + " FROM messages WHERE uuid = ?"
+	args := []any{uuid}
+	if ownerID > 0 {
+		q += " AND user_id = ?"
+		args = append(args, ownerID)
+	}
+	err := db.r.GetContext(ctx, &m, q, args...)
+	return &m, notFound(err)
+}
+
+// MessageByID returns a message.
+func (db *DB) MessageByID(ctx context.Context, id int64) (*Message, error) {
+	var m Message
+	err := db.r.GetContext(ctx, &m, "SELECT "+messageCols+" FROM messages WHERE id = ?", id)
+	return &m, notFound(err)
+}
+
+// RecipientsOf lists a message's recipients in insertion order.
+func (db *DB) RecipientsOf(ctx context.Context, messageID int64) ([]Recipient, error) {
+	var rs []Recipient
+	err := db.r.SelectContext(ctx, &rs, "SELECT "+recipientCols+" FROM recipients WHERE message_id = ? ORDER BY id", messageID)
+	return rs, err
+}
+
+// RecipientByID returns one recipient row.
+func (db *DB) RecipientByID(ctx context.Context, id int64) (*Recipient, error) {
+	var r Recipient
+	err := db.r.GetContext(ctx, &r, "SELECT "+recipientCols+" FROM recipients WHERE id = ?", id)
+	return &r, notFound(err)
+}
+
+// MonthlyUsage is how many recipients the user has had accepted this month.
+func (db *DB) MonthlyUsage(ctx context.Context, userID int64) (int64, error) {
+	var n int64
+	err := db.r.GetContext(ctx, &n, "SELECT sent FROM user_usage WHERE user_id = ? AND month = ?", userID, monthOf(time.Now()))
+	if notFound(err) == ErrNotFound {
+		return 0, nil
+	}
+	return n, err
+}
