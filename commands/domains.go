@@ -222,6 +222,9 @@ func (a *App) updateDomain(ctx context.Context, req *dispatcher.Request) (any, e
 }
 
 func validLabel(l string) bool {
+	if strings.Contains(l, ".") {
+		return false
+	}
 	n, ok := NormalizeDomain(l + ".example")
 	return ok && n == l+".example"
 }
@@ -234,6 +237,11 @@ func (a *App) getDomains(ctx context.Context, req *dispatcher.Request) (any, err
 	out := make([]map[string]any, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, map[string]any{"DomainID": d.ID, "SenderDomain": d.Name, "Status": d.Status})
+	}
+	if req.Params.Bool("WithCounts") {
+		if err := a.addCredentialCounts(ctx, req.Principal.UserID, out); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]any{"Domains": out}, nil
 }

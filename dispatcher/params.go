@@ -222,7 +222,10 @@ func AsBool(v any) (bool, bool) {
 		return t, true
 	case json.Number, float64:
 		n, ok := AsInt(t)
-		return n != 0, ok && (n == 0 || n == 1)
+		if !ok || (n != 0 && n != 1) {
+			return false, false
+		}
+		return n == 1, true
 	case string:
 		switch strings.ToLower(strings.TrimSpace(t)) {
 		case "1", "true", "yes", "on":

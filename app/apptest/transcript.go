@@ -342,6 +342,16 @@ func matchJSON(path string, want, got any, vars map[string]string) error {
 		if !ok {
 			return fmt.Errorf("%s: got %T, want an object", path, got)
 		}
+		// Variables in keys (names made at run time) are substituted first.
+		subst := make(map[string]any, len(w))
+		for k, v := range w {
+			sk, err := substitute(k, vars)
+			if err != nil {
+				return fmt.Errorf("%s: key %s: %v", path, k, err)
+			}
+			subst[sk] = v
+		}
+		w = subst
 		var wk, gk []string
 		for k := range w {
 			wk = append(wk, k)
