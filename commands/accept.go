@@ -56,7 +56,9 @@ type SuppressedError struct {
 	Reason string
 }
 
-func (e *SuppressedError) Error() string { return fmt.Sprintf("%s is suppressed (%s)", e.Email, e.Reason) }
+func (e *SuppressedError) Error() string {
+	return fmt.Sprintf("%s is suppressed (%s)", e.Email, e.Reason)
+}
 
 // CheckSender checks the account and domain flags the send path depends on.
 func CheckSender(u *storage.User, d *storage.SenderDomain) error {
