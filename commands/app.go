@@ -61,6 +61,10 @@ func (a *App) Close() { a.Committer.Close() }
 func Register(r *dispatcher.Registry, a *App) {
 	a.registerAccounts(r)
 	a.registerDomains(r)
+	a.registerAPIKeys(r)
+	a.registerSMTP(r)
+	a.registerWebhooks(r)
+	a.registerSenderDomains(r)
 }
 
 // hashPassword hashes a password for storage.

@@ -70,3 +70,10 @@ func (db *DB) DomainAPIKeys(ctx context.Context, domainID int64) ([]DomainAPIKey
 func (db *DB) DeleteDomainAPIKey(ctx context.Context, userID, id int64) error {
 	return affected(db.w.ExecContext(ctx, "DELETE FROM domain_api_keys WHERE id = ? AND user_id = ?", id, userID))
 }
+
+// DomainAPIKeyByID returns one of the user's keys; another user's key is ErrNotFound.
+func (db *DB) DomainAPIKeyByID(ctx context.Context, userID, id int64) (*DomainAPIKey, error) {
+	var k DomainAPIKey
+	err := db.r.GetContext(ctx, &k, "SELECT "+apiKeyCols+" FROM domain_api_keys WHERE id = ? AND user_id = ?", id, userID)
+	return &k, notFound(err)
+}
