@@ -130,8 +130,9 @@ func (a *App) registerWebhooks(r *dispatcher.Registry) {
 	}))
 }
 
-// webhookIssues checks an event name and a URL; code is what both problems report (3 on the
-// v1 route; api.php reports 3 for the event and urlCode for the URL).
+// webhookIssues checks an event name (a type webhooks can be registered for) and a URL (the
+// SSRF policy), returning the canonical type and an issue for each problem: eventCode/eventMsg
+// for the event, urlCode for the URL (api.php: 3 and 6; the v1 route: 3 for both).
 func (a *App) webhookIssues(ctx context.Context, event, url string, eventCode int, eventMsg string, urlCode int) (string, []dispatcher.Issue) {
 	var issues []dispatcher.Issue
 	canon, ok := EventType(event)
