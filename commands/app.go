@@ -65,6 +65,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerSMTP(r)
 	a.registerWebhooks(r)
 	a.registerSenderDomains(r)
+	a.registerGateways(r)
 }
 
 // hashPassword hashes a password for storage.
