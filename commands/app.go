@@ -61,6 +61,7 @@ func (a *App) Close() { a.Committer.Close() }
 func Register(r *dispatcher.Registry, a *App) {
 	a.registerAccounts(r)
 	a.registerDomains(r)
+	a.registerSMTPRelay(r)
 	a.registerAPIKeys(r)
 	a.registerSMTP(r)
 	a.registerWebhooks(r)

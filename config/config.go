@@ -32,6 +32,9 @@ type Config struct {
 	TLSCert, TLSKey     string        // GATEWAY_TLS_CERT / GATEWAY_TLS_KEY
 	SMTPInsecureAuth    bool          // GATEWAY_SMTP_INSECURE_AUTH
 	SMTPMaxSize         int64         // GATEWAY_SMTP_MAX_SIZE bytes
+	SMTPMaxRcpts        int           // GATEWAY_SMTP_MAX_RECIPIENTS: recipients of one SMTP message
+	SMTPMaxConns        int           // GATEWAY_SMTP_MAX_CONNECTIONS: per client IP and per credential
+	SMTPRateLimit       RateLimit     // GATEWAY_SMTP_RATE_LIMIT: messages per client IP and per credential
 	DefaultRelay        string        // GATEWAY_DEFAULT_RELAY
 	DNSServer           string        // GATEWAY_DNS_SERVER host:port
 	MXPort              int           // GATEWAY_MX_PORT
@@ -99,6 +102,9 @@ func Defaults() *Config {
 		PublicURL:       "http://localhost:8080",
 		Hostname:        host,
 		SMTPMaxSize:     25 << 20,
+		SMTPMaxRcpts:    100,
+		SMTPMaxConns:    50,
+		SMTPRateLimit:   RateLimit{N: 1000, Per: 60 * time.Second},
 		MXPort:          25,
 		RateLimit:       RateLimit{N: 100, Per: 60 * time.Second},
 		Workers:         max(4, 4*runtime.NumCPU()),
@@ -188,6 +194,10 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	str(&c.TLSKey, "GATEWAY_TLS_KEY", "TLS key file")
 	boolean(&c.SMTPInsecureAuth, "GATEWAY_SMTP_INSECURE_AUTH", "allow SMTP AUTH without TLS")
 	int64v(&c.SMTPMaxSize, "GATEWAY_SMTP_MAX_SIZE", "largest SMTP message in bytes")
+	integer(&c.SMTPMaxRcpts, "GATEWAY_SMTP_MAX_RECIPIENTS", "most recipients of one SMTP message")
+	integer(&c.SMTPMaxConns, "GATEWAY_SMTP_MAX_CONNECTIONS", "concurrent SMTP connections per client IP and per credential")
+	smtpRate := c.SMTPRateLimit.String()
+	str(&smtpRate, "GATEWAY_SMTP_RATE_LIMIT", "SMTP messages per client IP and per credential: N/duration or off")
 	str(&c.DefaultRelay, "GATEWAY_DEFAULT_RELAY", "platform default route smtp://user:pass@host:port")
 	str(&c.DNSServer, "GATEWAY_DNS_SERVER", "DNS server host:port for MX and verification lookups (empty: system)")
 	integer(&c.MXPort, "GATEWAY_MX_PORT", "port of recipients' MX servers")
@@ -215,6 +225,9 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 		errs = append(errs, fmt.Errorf("GATEWAY_RATE_LIMIT: %w", err))
 	}
 	c.RateLimit = rl
+	if c.SMTPRateLimit, err = ParseRateLimit(smtpRate); err != nil {
+		errs = append(errs, fmt.Errorf("GATEWAY_SMTP_RATE_LIMIT: %w", err))
+	}
 	if c.PricePerEmail, err = strconv.ParseFloat(priceStr, 64); err != nil {
 		errs = append(errs, fmt.Errorf("GATEWAY_PRICE_PER_EMAIL: %w", err))
 	}
@@ -243,6 +256,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Workers < 1 {
 		errs = append(errs, errors.New("GATEWAY_WORKERS must be at least 1"))
+	}
+	if c.SMTPMaxSize < 1024 || c.SMTPMaxRcpts < 1 || c.SMTPMaxConns < 1 {
+		errs = append(errs, errors.New("GATEWAY_SMTP_MAX_SIZE must be at least 1024, GATEWAY_SMTP_MAX_RECIPIENTS and GATEWAY_SMTP_MAX_CONNECTIONS at least 1"))
 	}
 	if c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("GATEWAY_BODY_LIMIT must be at least 1024"))
