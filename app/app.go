@@ -35,6 +35,7 @@ type Server struct {
 	Log        *slog.Logger
 	// AdminKeyGenerated is set when no GATEWAY_ADMIN_API_KEY was given and one was made.
 	AdminKeyGenerated bool
+	relayParts        // SMTP submission listeners (relay.go)
 }
 
 // Option adjusts the server before commands are registered (tests swap slow parts).
@@ -126,6 +127,10 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	s.Log.Info("http listening", "addr", ln.Addr().String())
+	if err := s.StartRelay(); err != nil {
+		ln.Close()
+		return err
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	wg.Add(1)
@@ -145,6 +150,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if e := srv.Shutdown(sctx); e != nil {
 		err = errors.Join(err, e)
 	}
+	err = errors.Join(err, s.StopRelay(sctx))
 	wg.Wait()
 	return err
 }

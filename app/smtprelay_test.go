@@ -1,0 +1,309 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gatewayd/app"
+	"gatewayd/app/apptest"
+	"gatewayd/config"
+	"gatewayd/storage"
+)
+
+// relayEnv is a test server with its SMTP listeners started by the server's own wiring
+// (StartRelay: the configuration's addresses, the self-signed certificate of the data
+// directory), one user, an Enabled domain and SMTP credentials for it.
+type relayEnv struct {
+	*apptest.Env
+	smtpAddr, tlsAddr  string
+	username, password string
+}
+
+func startRelay(t *testing.T) *relayEnv {
+	t.Helper()
+	env := apptest.Start(t, func(cfg *config.Config) {
+		cfg.SMTPAddrs = []string{"127.0.0.1:0"}
+		cfg.SMTPTLSAddrs = []string{"127.0.0.1:0"}
+		cfg.SMTPRateLimit = config.RateLimit{Off: true}
+	})
+	if err := env.Server.StartRelay(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		env.Server.StopRelay(ctx)
+	})
+	addrs := env.Server.RelayAddrs()
+	if len(addrs) != 2 {
+		t.Fatalf("relay listens on %v, want two addresses", addrs)
+	}
+	u := env.CreateUser("alice")
+	d := env.AddDomain(u, "example.com")
+	env.EnableDomain(d)
+	m := env.MustAPI(map[string]any{"Command": "emailgateway.addsmtp", "SessionID": u.SessionID, "DomainID": d})
+	cred := m["SMTP"].(map[string]any)
+	return &relayEnv{Env: env, smtpAddr: addrs[0].String(), tlsAddr: addrs[1].String(),
+		username: cred["SMTPUsername"].(string), password: cred["SMTPPassword"].(string)}
+}
+
+// queued returns the stored message with the given MessageID and its recipients.
+func (e *relayEnv) queued(t *testing.T, id string) (*storage.Message, []storage.Recipient) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := e.Server.DB.MessageByUUID(ctx, id, 0)
+	if err != nil {
+		t.Fatalf("message %q: %v", id, err)
+	}
+	rs, err := e.Server.DB.RecipientsOf(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, rs
+}
+
+// TestRelayEndToEnd submits with Go's SMTP client (STARTTLS, AUTH PLAIN) to the listeners the
+// server itself started, and finds the message in the queue.
+func TestRelayEndToEnd(t *testing.T) {
+	e := startRelay(t)
+
+	// The self-signed certificate was made beside the server key, its key private.
+	dir := filepath.Dir(e.Cfg.SecretKeyFile)
+	st, err := os.Stat(filepath.Join(dir, "tls-key.pem"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("self-signed key: %v %v", st, err)
+	}
+
+	c, err := smtp.Dial(e.smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("app.client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", e.username, e.password, "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("app@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"one@dest.test", "two@dest.test"} {
+		if err := c.Rcpt(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(w, "From: App <app@example.com>\r\nTo: one@dest.test\r\nCc: two@dest.test\r\nSubject: end to end\r\n\r\nHello.\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+
+	// net/smtp keeps the final reply (with the id) to itself; it returned after the 250, so
+	// the message is committed.
+	m, rs := e.queued(t, lastMessage(t, e))
+	if m.Source != "smtp" || m.Subject != "end to end" || m.MailFrom != "app@example.com" {
+		t.Errorf("message %+v", m)
+	}
+	if len(rs) != 2 || rs[0].Email != "one@dest.test" || rs[0].Kind != "to" || rs[1].Kind != "cc" ||
+		rs[0].State != storage.StateQueued {
+		t.Errorf("recipients %+v", rs)
+	}
+}
+
+// lastMessage is the MessageID of the newest message (row ids count up from 1 in a fresh
+// database of either dialect).
+func lastMessage(t *testing.T, e *relayEnv) string {
+	t.Helper()
+	last := ""
+	for id := int64(1); ; id++ {
+		m, err := e.Server.DB.MessageByID(context.Background(), id)
+		if err != nil {
+			break
+		}
+		last = m.UUID
+	}
+	if last == "" {
+		t.Fatal("no message stored")
+	}
+	return last
+}
+
+func waitFor(ok func() bool) error {
+	for i := 0; i < 100; i++ {
+		if ok() {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out")
+}
+
+// TestRelayPythonSmtplib is a real third-party client: Python's smtplib with STARTTLS (an
+// unverified context: the certificate is self-signed), AUTH and sendmail.
+func TestRelayPythonSmtplib(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	e := startRelay(t)
+	host, port, _ := net.SplitHostPort(e.smtpAddr)
+	tlsHost, tlsPort, _ := net.SplitHostPort(e.tlsAddr)
+	script := `
+import json, smtplib, ssl, sys
+host, port, tls_host, tls_port, user, pw = sys.argv[1:7]
+msg = "From: App <app@example.com>\r\nTo: py@dest.test\r\nSubject: from python\r\n\r\nHello from smtplib.\r\n"
+out = {}
+s = smtplib.SMTP(host, int(port), local_hostname="py.client.test", timeout=10)
+s.ehlo()
+out["auth_before_tls"] = s.has_extn("auth")
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo()
+out["auth_after_tls"] = s.esmtp_features.get("auth", "")
+s.login(user, pw)
+out["refused"] = s.sendmail("app@example.com", ["py@dest.test", "py2@dest.test"], msg)
+code, reply = s.docmd("NOOP")
+s.quit()
+s = smtplib.SMTP_SSL(tls_host, int(tls_port), context=ssl._create_unverified_context(), timeout=10)
+s.login(user, pw)
+try:
+    s.sendmail("ceo@other.test", ["py@dest.test"], msg)
+except smtplib.SMTPSenderRefused as e:
+    out["foreign_sender"] = [e.smtp_code, e.smtp_error.decode()]
+s.quit()
+print(json.dumps(out))
+`
+	cmd := exec.Command(py, "-c", script, host, port, tlsHost, tlsPort, e.username, e.password)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd = exec.CommandContext(ctx, py, cmd.Args[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python smtplib: %v\n%s", err, out)
+	}
+	var res struct {
+		AuthBeforeTLS bool           `json:"auth_before_tls"`
+		AuthAfterTLS  string         `json:"auth_after_tls"`
+		Refused       map[string]any `json:"refused"`
+		Foreign       []any          `json:"foreign_sender"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("python output %s: %v", out, err)
+	}
+	if res.AuthBeforeTLS || !strings.Contains(res.AuthAfterTLS, "PLAIN") || len(res.Refused) != 0 {
+		t.Errorf("smtplib saw %+v", res)
+	}
+	if len(res.Foreign) != 2 || res.Foreign[0] != float64(550) || !strings.HasPrefix(res.Foreign[1].(string), "5.7.1") {
+		t.Errorf("foreign sender: %v", res.Foreign)
+	}
+	m, rs := e.queued(t, lastMessage(t, e))
+	if m.Subject != "from python" || len(rs) != 2 || rs[0].Email != "py@dest.test" || rs[1].Kind != "bcc" {
+		t.Errorf("stored %+v %+v", m, rs)
+	}
+}
+
+// TestRelaySMTPRelayCommand sends through emailgateway.smtprelay and finds the message queued
+// with the UUID given, its line endings made CRLF and a Message-ID added.
+func TestRelaySMTPRelayCommand(t *testing.T) {
+	e := startRelay(t)
+	const id = "550e8400-e29b-41d4-a716-446655440000"
+	send := map[string]any{"Command": "emailgateway.smtprelay", "AdminAPIKey": apptest.AdminKey,
+		"SMTPUsername": e.username, "SMTPPassword": e.password, "UUID": id, "MailFrom": "sender@example.com",
+		"RcptTo": "a@dest.test, <b@dest.test>", "Subject": "Test Email",
+		"RawEmail": "From: sender@example.com\nTo: a@dest.test\n\nLine one\nLine two\n"}
+	res := e.MustAPI(send)
+	if res["SMTPResponse"] != "250 2.0.0 Ok: queued as "+id {
+		t.Fatalf("answer %v", res)
+	}
+	m, rs := e.queued(t, id)
+	raw := string(m.Raw)
+	if m.Subject != "Test Email" || m.Source != "smtp" || len(rs) != 2 || rs[1].Email != "b@dest.test" ||
+		!strings.HasPrefix(raw, "Message-ID: <"+id+"@example.com>\r\nDate: ") ||
+		!strings.HasSuffix(raw, "\r\n\r\nLine one\r\nLine two\r\n") {
+		t.Errorf("stored %+v %+v\n%q", m, rs, raw)
+	}
+	// Retried with the same UUID: the same answer, nothing queued twice.
+	if again := e.MustAPI(send); again["SMTPResponse"] != res["SMTPResponse"] {
+		t.Errorf("retry answered %v", again)
+	}
+	if usage, _ := e.Server.DB.MonthlyUsage(context.Background(), m.UserID); usage != 2 {
+		t.Errorf("monthly usage %d, want 2", usage)
+	}
+}
+
+// TestRunServesSMTP runs the whole server (Run) and checks that its SMTP listener answers,
+// and that shutdown stops it.
+func TestRunServesSMTP(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.HTTPAddr = freeAddr(t)
+	cfg.SMTPAddrs = []string{freeAddr(t)}
+	cfg.SMTPTLSAddrs = nil
+	s, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(discard{}, nil)), func(s *app.Server) {
+		s.App.NewDKIMKey = apptest.DKIMKey
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var conn net.Conn
+	if err := waitFor(func() bool {
+		conn, err = net.Dial("tcp", cfg.SMTPAddrs[0])
+		return err == nil
+	}); err != nil {
+		t.Fatalf("SMTP listener of Run: %v", err)
+	}
+	banner, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if banner != "220 mx.gateway.test ESMTP Service Ready\r\n" {
+		t.Errorf("banner %q", banner)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if c, err := net.DialTimeout("tcp", cfg.SMTPAddrs[0], time.Second); err == nil {
+		c.Close()
+		t.Error("SMTP listener still open after Run returned")
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# make bench: gatewayd's throughput figures, one section per area. Each section is a function
+# bench_<area> that prints its own figures and cleans up after itself; every run is bounded.
+#   scripts/bench.sh            run every section
+#   scripts/bench.sh smtp       run some sections
+# Sections run gatewayd (bin/gatewayd, built here) on a throwaway SQLite database in a
+# temporary directory, on loopback ports; they never touch data/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+BIN=bin/gatewayd
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+build() { $GO build -o "$BIN" ./cmd/gatewayd; }
+
+# start_gatewayd NAME VAR=VALUE...: runs gatewayd serve on its own database in $WORK/NAME with
+# the given environment, waits for /healthz, and sets ADMIN, HTTP.
+start_gatewayd() {
+  local name=$1; shift
+  local dir=$WORK/$name
+  mkdir -p "$dir"
+  HTTP=127.0.0.1:$((18000 + RANDOM % 1000))
+  ADMIN=bench-admin-key
+  env GATEWAY_DB="sqlite://$dir/gatewayd.db" GATEWAY_HTTP_ADDR="$HTTP" GATEWAY_ADMIN_API_KEY="$ADMIN" \
+    GATEWAY_SECRET_KEY_FILE="$dir/secret.key" GATEWAY_HOSTNAME=bench.gateway.test GATEWAY_RATE_LIMIT=off \
+    GATEWAY_DNS_SERVER=127.0.0.1:9 GATEWAY_WORKERS=1 GATEWAY_LOG_LEVEL=error "$@" \
+    "$BIN" serve >"$dir/log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "gatewayd did not start:"; cat "$dir/log"; return 1
+}
+
+# api JSON: posts to api.php, prints the answer.
+api() { curl -fsS -H 'Content-Type: application/json' -d "$1" "http://$HTTP/api.php"; }
+field() {
+  python3 -c 'import json, sys
+d = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    d = d[k]
+print(d)' "$@"
+}
+
+# tenant NAME DOMAIN: a user with an approved domain; sets SESSION, DOMAIN_ID.
+tenant() {
+  api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"$ADMIN\",\"RelUserGroupID\":1,\"EmailAddress\":\"$1@bench.test\",\"Username\":\"$1\",\"Password\":\"bench-password\",\"FirstName\":\"$1\"}" >/dev/null
+  SESSION=$(api "{\"Command\":\"user.login\",\"Username\":\"$1\",\"Password\":\"bench-password\"}" | field SessionID)
+  DOMAIN_ID=$(api "{\"Command\":\"emailgateway.adddomain\",\"SessionID\":\"$SESSION\",\"DomainName\":\"$2\"}" | field NewSenderDomainID)
+  "$BIN" domain approve --id "$DOMAIN_ID" --db "$DB_URL" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# smtp: messages accepted per second over SMTP (the relay, issue 5). Postfix's smtp-source
+# drives it at a fixed concurrency through a credential whose AllowedNetworks is 127.0.0.1
+# (smtp-source does not AUTH); each message is one recipient, about 1 kB. smtp-source comes
+# from Debian's postfix package, installed here when missing (configured as "No
+# configuration", so no postfix daemon is left running). Without it the Go load generator
+# (BenchmarkSubmission in relay/smtpd) runs instead, and says so.
+bench_smtp() {
+  local sessions=${SMTP_SESSIONS:-20} count=${SMTP_MESSAGES:-5000}
+  echo "== smtp: messages accepted per second, $sessions concurrent sessions"
+  if ! command -v smtp-source >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-source ] && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null 2>&1; then
+    echo "   installing postfix for smtp-source"
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq postfix >/dev/null 2>&1 || true
+    # Never leave a postfix listening on :25 behind.
+    command -v postfix >/dev/null 2>&1 && postfix stop >/dev/null 2>&1 || true
+  fi
+  local source
+  source=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+  if [ ! -x "$source" ]; then
+    echo "   smtp-source unavailable: falling back to the Go load generator (16 sessions)"
+    $GO test -run XXX -bench BenchmarkSubmission -benchtime "${count}x" ./relay/smtpd | grep -E 'Benchmark|msgs/s'
+    return
+  fi
+  local port=$((12000 + RANDOM % 1000))
+  DB_URL="sqlite://$WORK/smtp/gatewayd.db"
+  start_gatewayd smtp GATEWAY_SMTP_ADDR="127.0.0.1:$port" GATEWAY_SMTP_RATE_LIMIT=off \
+    GATEWAY_SMTP_MAX_CONNECTIONS=1000
+  tenant smtpbench bench.example
+  api "{\"Command\":\"emailgateway.addsmtp\",\"SessionID\":\"$SESSION\",\"DomainID\":$DOMAIN_ID,\"AllowedNetworks\":\"127.0.0.1/32\"}" >/dev/null
+  # Warm up, then the measured run.
+  timeout 60 "$source" -s 4 -m 100 -l 1024 -f sender@bench.example -t rcpt@dest.test "127.0.0.1:$port"
+  local t0 t1
+  t0=$(date +%s.%N)
+  timeout 120 "$source" -s "$sessions" -m "$count" -l 1024 -f sender@bench.example -t rcpt@dest.test "127.0.0.1:$port"
+  t1=$(date +%s.%N)
+  local stored
+  stored=$(python3 - "$WORK/smtp/gatewayd.db" <<'PY'
+import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+PY
+)
+  python3 -c "import sys; n,a,b,s=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]),sys.argv[4]; print(f'   smtp-source: {n} messages in {b-a:.2f} s = {n/(b-a):.0f} msgs/s accepted ({s} stored in all, with 100 warm-up)')" \
+    "$count" "$t0" "$t1" "$stored"
+}
+
+# ---------------------------------------------------------------------------------------------
+# send: accepted sends per second through POST /api/v1/email (issue 4) at 1, 8 and 64
+# concurrent clients, on SQLite and on MariaDB/MySQL (MYSQL_DSN, default root@127.0.0.1:3306;
+# left out, and said so, when nothing listens there). The reference is GET /healthz (one
+# database ping) on the same server stack and clients in the same run; the ratio is sends/s
+# divided by healthz req/s. These are BenchmarkSend and BenchmarkHealthz in app/ (a whole
+# server behind httptest, no delivery workers), SEND_BENCHTIME (default 2s) per figure.
+bench_send() {
+  local benchtime=${SEND_BENCHTIME:-2s} mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/}
+  local out=$WORK/send dialects=(sqlite)
+  mkdir -p "$out"
+  echo "== send: accepted sends per second, POST /api/v1/email (reference: GET /healthz)"
+  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    dialects+=(mysql)
+  else
+    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
+  fi
+  for d in "${dialects[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! GATEWAY_TEST_DB=$db timeout 600 $GO test -count=1 -run '^$' -bench '^Benchmark(Send|Healthz)$' \
+      -benchtime "$benchtime" ./app/ >"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+  done
+  python3 - "$out" "${dialects[@]}" <<'PY'
+import re, sys
+out, dialects = sys.argv[1], sys.argv[2:]
+line = re.compile(r'^Benchmark(Send|Healthz)/clients=(\d+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) (?:sends|req)/s')
+print(f"   {'database':<9} {'clients':>7} {'sends/s':>9} {'healthz/s':>10} {'ratio':>7}")
+for d in dialects:
+    figs = {}
+    for l in open(f"{out}/{d}.txt"):
+        m = line.match(l)
+        if m:
+            figs[(m.group(1), int(m.group(2)))] = float(m.group(3))
+    for c in sorted({c for _, c in figs}):
+        s, h = figs.get(("Send", c)), figs.get(("Healthz", c))
+        if s is None or h is None:
+            continue
+        name = "MariaDB" if d == "mysql" else "SQLite"
+        print(f"   {name:<9} {c:>7} {s:>9.0f} {h:>10.0f} {s/h:>7.3f}")
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+sections=(send smtp)
+[ $# -gt 0 ] && sections=("$@")
+build
+for s in "${sections[@]}"; do
+  "bench_$s"
+done
