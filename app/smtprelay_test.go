@@ -248,6 +248,23 @@ func TestRelaySMTPRelayCommand(t *testing.T) {
 	if usage, _ := e.Server.DB.MonthlyUsage(context.Background(), m.UserID); usage != 2 {
 		t.Errorf("monthly usage %d, want 2", usage)
 	}
+
+	// More recipients than GATEWAY_SMTP_MAX_RECIPIENTS (100): code 10, nothing queued.
+	var many []string
+	for i := 0; i < 101; i++ {
+		many = append(many, fmt.Sprintf("r%d@dest.test", i))
+	}
+	delete(send, "UUID")
+	send["RcptTo"] = strings.Join(many, ",")
+	res = e.API(send)
+	if res["ErrorCode"] != json.Number("10") || res["SMTPResponse"] != "452 4.5.3 Too many recipients" {
+		t.Errorf("101 recipients: %v", res)
+	}
+	send["RcptTo"] = strings.Join(many[:100], ",")
+	e.MustAPI(send)
+	if usage, _ := e.Server.DB.MonthlyUsage(context.Background(), m.UserID); usage != 102 {
+		t.Errorf("monthly usage %d, want 102", usage)
+	}
 }
 
 // TestRunServesSMTP runs the whole server (Run) and checks that its SMTP listener answers,
