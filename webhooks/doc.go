@@ -9,8 +9,10 @@
 // callbacks (callback_url on /rest/email) both go through it, and one place
 // must own the SSRF policy and the signing so the surfaces cannot drift apart.
 //
-// It must not read configuration or the database, queue or retry deliveries,
-// or decide what a client sees: callers pass a Policy built from
-// GATEWAY_WEBHOOK_ALLOW_PRIVATE, own the outbox, and map *URLError to their
-// own envelope.
+// It must not read configuration or the database, or decide what a client
+// sees: callers pass a Policy built from GATEWAY_WEBHOOK_ALLOW_PRIVATE, own
+// the outbox, and map *URLError to their own envelope. The Dispatcher
+// (dispatcher.go) is the delivery loop: it claims, retries and records
+// deliveries only through the Store interface the caller implements over
+// its outbox, so it never sees SQL.
 package webhooks

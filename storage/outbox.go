@@ -1,0 +1,457 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Outbox kinds: a signed webhook of a domain, or a GatewayAPI status callback of a message.
+const (
+	OutboxWebhook  = "webhook"
+	OutboxCallback = "callback"
+)
+
+// Outbox states.
+const (
+	OutboxPending   = "pending"
+	OutboxDelivered = "delivered"
+	OutboxFailed    = "failed"  // retries exhausted
+	OutboxDropped   = "dropped" // the webhook was removed (deleted, or its receiver answered 410)
+)
+
+// OutboxRow is one webhook or callback delivery, with what the dispatcher needs to send it.
+type OutboxRow struct {
+	ID             int64  `db:"id"`
+	Kind           string `db:"kind"`
+	DomainID       int64  `db:"domain_id"`
+	EventID        int64  `db:"event_id"`
+	WebhookID      int64  `db:"webhook_id"`
+	URL            string `db:"url"`
+	Endpoint       string `db:"endpoint"` // scheme://host:port of URL: the unit of per-receiver concurrency
+	Payload        string `db:"payload"`
+	State          string `db:"state"`
+	Attempts       int    `db:"attempts"`
+	NextAttemptAt  int64  `db:"next_attempt_at"`
+	LeaseOwner     string `db:"lease_owner"`
+	LeaseExpiresAt int64  `db:"lease_expires_at"`
+	LastStatus     int    `db:"last_status"`
+	LastError      string `db:"last_error"`
+	CreatedAt      int64  `db:"created_at"`
+	UpdatedAt      int64  `db:"updated_at"`
+	// Filled by ClaimOutbox: the domain's sealed whsec_ key, and whether the webhook still
+	// exists (always true for callbacks).
+	SigningKeyEnc string `db:"signing_key_enc"`
+	Live          bool   `db:"live"`
+}
+
+const outboxCols = `o.id, o.kind, o.domain_id, o.event_id, o.webhook_id, o.url, o.endpoint, o.payload, o.state,
+	o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_status, o.last_error, o.created_at, o.updated_at`
+
+func init() {
+	eventHooks = append(eventHooks, outboxHook)
+	domainChildren = append(domainChildren, "DELETE FROM outbox WHERE domain_id = ?")
+}
+
+// webhookEvents are the event types a domain webhook can subscribe to.
+var webhookEvents = map[string]bool{
+	EventDelivered: true, EventBounced: true, EventOpened: true, EventClicked: true,
+	EventUnsubscribed: true, EventComplained: true,
+}
+
+// LegacyEventNames are the api.php names of event types that have one (delivered -> delivery).
+var LegacyEventNames = map[string]string{
+	EventDelivered: "delivery", EventBounced: "bounce", EventOpened: "open", EventClicked: "click",
+	EventUnsubscribed: "unsubscribe", EventComplained: "complaint",
+}
+
+// LegacyEventName renders a canonical event type in the api.php vocabulary.
+func LegacyEventName(t string) string {
+	if l, ok := LegacyEventNames[t]; ok {
+		return l
+	}
+	return t
+}
+
+// CallbackStatus is the GatewayAPI status of an event ("" when callbacks do not report it):
+// accepted PROCESSED, delivered DELIVERED, deferred DEFERRED, bounced and failed BOUNCED, or
+// BLOCKED when the reply carries a 5.7.x (policy) enhanced status code.
+func CallbackStatus(ev *Event) string {
+	switch ev.Type {
+	case EventAccepted:
+		return "PROCESSED"
+	case EventDelivered:
+		return "DELIVERED"
+	case EventDeferred:
+		return "DEFERRED"
+	case EventBounced, EventFailed:
+		if policyCode.MatchString(ev.Details) {
+			return "BLOCKED"
+		}
+		return "BOUNCED"
+	}
+	return ""
+}
+
+var policyCode = regexp.MustCompile(`(^|[^0-9.])5\.7\.[0-9]{1,3}([^0-9]|$)`)
+
+// SMTPReply renders an event's reply as the receiving server sent it: "250 2.0.0 Ok".
+func SMTPReply(code int, details string) string {
+	details = strings.TrimSpace(details)
+	if code == 0 {
+		return details
+	}
+	c := strconv.Itoa(code)
+	if details == "" || strings.HasPrefix(details, c) {
+		if details == "" {
+			return c
+		}
+		return details
+	}
+	return c + " " + details
+}
+
+// outboxMessage is the part of a message the payloads carry.
+type outboxMessage struct {
+	ID          int64  `db:"id"`
+	UUID        string `db:"uuid"`
+	MailFrom    string `db:"mail_from"`
+	Subject     string `db:"subject"`
+	Tags        string `db:"tags"`
+	CallbackURL string `db:"callback_url"`
+	UserRef     string `db:"userref"`
+}
+
+// WebhookPayload is the JSON body of a domain webhook delivery.
+type WebhookPayload struct {
+	Event       string         `json:"event"`
+	LegacyEvent string         `json:"legacy_event"`
+	EventID     int64          `json:"event_id"`
+	Timestamp   int64          `json:"timestamp"`
+	MessageID   string         `json:"MessageID"`
+	Recipient   string         `json:"recipient"`
+	Message     PayloadMessage `json:"message"`
+	Tags        []string       `json:"tags"`
+	SMTPReply   string         `json:"smtp_reply,omitempty"`
+	URL         string         `json:"url,omitempty"`
+	UserAgent   string         `json:"user_agent,omitempty"`
+	IP          string         `json:"ip,omitempty"`
+}
+
+// PayloadMessage carries the message headers, as getevents shows them.
+type PayloadMessage struct {
+	Headers PayloadHeaders `json:"headers"`
+}
+
+// PayloadHeaders are the From, To and Subject of a message for one recipient.
+type PayloadHeaders struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+}
+
+// CallbackPayload is the JSON body of a GatewayAPI status callback.
+type CallbackPayload struct {
+	ID           int64  `json:"id"`
+	Time         int64  `json:"time"`
+	EmailAddress string `json:"email_address"`
+	Status       string `json:"status"`
+	UserRef      string `json:"userref"`
+	Details      string `json:"details"`
+	CallbackURL  string `json:"callback_url"`
+}
+
+// jsonBytes encodes v without HTML escaping.
+func jsonBytes(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// Endpoint is the scheme://host:port a URL connects to (the per-receiver concurrency key).
+func Endpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		if len(raw) > 255 {
+			raw = raw[:255]
+		}
+		return raw
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	e := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+	if len(e) > 255 {
+		e = e[:255]
+	}
+	return e
+}
+
+// outboxHook runs inside the transaction of every (non-bot) event: it writes one outbox row
+// per webhook of the event's domain subscribed to its type, and one callback row when the
+// message has a callback_url and the event has a GatewayAPI status.
+func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
+	wantWebhooks := webhookEvents[ev.Type]
+	status := CallbackStatus(ev)
+	if !wantWebhooks && status == "" {
+		return nil
+	}
+	type hook struct {
+		ID  int64  `db:"id"`
+		URL string `db:"url"`
+	}
+	var hooks []hook
+	if wantWebhooks {
+		if err := tx.SelectContext(ctx, &hooks, "SELECT id, url FROM domain_webhooks WHERE domain_id = ? AND event = ? ORDER BY id",
+			ev.DomainID, ev.Type); err != nil {
+			return fmt.Errorf("outbox: webhooks: %w", err)
+		}
+	}
+	if len(hooks) == 0 && status == "" {
+		return nil
+	}
+	var m outboxMessage
+	if ev.MessageID > 0 {
+		err := tx.GetContext(ctx, &m, "SELECT id, uuid, mail_from, subject, tags, callback_url, userref FROM messages WHERE id = ?", ev.MessageID)
+		if err != nil && notFound(err) != ErrNotFound {
+			return fmt.Errorf("outbox: message: %w", err)
+		}
+	}
+	ts := ev.CreatedAt
+	if len(hooks) > 0 {
+		var tags []string
+		if m.Tags != "" {
+			json.Unmarshal([]byte(m.Tags), &tags)
+		}
+		if tags == nil {
+			tags = []string{}
+		}
+		p := WebhookPayload{
+			Event: ev.Type, LegacyEvent: LegacyEventName(ev.Type), EventID: ev.ID, Timestamp: ev.CreatedAt,
+			MessageID: m.UUID, Recipient: ev.Email, Tags: tags,
+			Message:   PayloadMessage{Headers: PayloadHeaders{From: m.MailFrom, To: ev.Email, Subject: m.Subject}},
+			SMTPReply: SMTPReply(ev.Code, ev.Details), URL: ev.URL,
+		}
+		if ev.Type == EventOpened || ev.Type == EventClicked || ev.Type == EventUnsubscribed {
+			p.UserAgent, p.IP = ev.UserAgent, ev.IP
+		}
+		body, err := jsonBytes(p)
+		if err != nil {
+			return err
+		}
+		for _, h := range hooks {
+			if err := insertOutbox(ctx, tx, &OutboxRow{Kind: OutboxWebhook, DomainID: ev.DomainID, EventID: ev.ID,
+				WebhookID: h.ID, URL: h.URL, Payload: string(body)}, ts); err != nil {
+				return err
+			}
+		}
+	}
+	if status != "" && m.CallbackURL != "" {
+		details := ""
+		if ev.Type != EventAccepted {
+			details = SMTPReply(ev.Code, ev.Details)
+		}
+		body, err := jsonBytes(CallbackPayload{ID: m.ID, Time: ev.CreatedAt, EmailAddress: ev.Email, Status: status,
+			UserRef: m.UserRef, Details: details, CallbackURL: m.CallbackURL})
+		if err != nil {
+			return err
+		}
+		if err := insertOutbox(ctx, tx, &OutboxRow{Kind: OutboxCallback, DomainID: ev.DomainID, EventID: ev.ID,
+			URL: m.CallbackURL, Payload: string(body)}, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertOutbox(ctx context.Context, tx *sqlxTx, o *OutboxRow, ts int64) error {
+	t := now()
+	o.Endpoint = Endpoint(o.URL)
+	o.State, o.NextAttemptAt, o.CreatedAt, o.UpdatedAt = OutboxPending, t, t, t
+	_, err := tx.NamedExecContext(ctx, `INSERT INTO outbox (kind, domain_id, event_id, webhook_id, url, endpoint, payload,
+		state, attempts, next_attempt_at, lease_owner, lease_expires_at, last_status, last_error, created_at, updated_at)
+		VALUES (:kind, :domain_id, :event_id, :webhook_id, :url, :endpoint, :payload, :state, 0, :next_attempt_at, '', 0, 0, '',
+		:created_at, :updated_at)`, o)
+	if err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	return nil
+}
+
+// OutboxDue reports whether any outbox row may be claimed now (a cheap read, so an idle
+// dispatcher does not take the write lock to find nothing).
+func (db *DB) OutboxDue(ctx context.Context, busy []string) (bool, error) {
+	t := now()
+	q, args := outboxDueWhere(t, busy)
+	var ids []int64
+	err := db.r.SelectContext(ctx, &ids, "SELECT o.id FROM outbox o WHERE "+q+" LIMIT 1", args...)
+	return len(ids) > 0, err
+}
+
+func outboxDueWhere(t int64, busy []string) (string, []any) {
+	q := "o.state = ? AND o.next_attempt_at <= ? AND o.lease_expires_at <= ?"
+	args := []any{OutboxPending, t, t}
+	if len(busy) > 0 {
+		q += " AND o.endpoint NOT IN (" + strings.TrimSuffix(strings.Repeat("?,", len(busy)), ",") + ")"
+		for _, b := range busy {
+			args = append(args, b)
+		}
+	}
+	return q, args
+}
+
+// ClaimOutbox leases up to n due rows to owner for lease, skipping rows whose endpoint is in
+// busy. On MySQL concurrent claimers skip each other's locked rows (FOR UPDATE SKIP LOCKED);
+// on SQLite the single writer serialises them. An expired lease (a crashed node) makes a row
+// due again.
+func (db *DB) ClaimOutbox(ctx context.Context, owner string, n int, lease time.Duration, busy []string) ([]OutboxRow, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var rows []OutboxRow
+	err := db.Tx(ctx, func(tx *sqlxTx) error {
+		t := now()
+		where, args := outboxDueWhere(t, busy)
+		q := "SELECT o.id FROM outbox o WHERE " + where + " ORDER BY o.next_attempt_at, o.id LIMIT " + strconv.Itoa(n)
+		if db.Dialect == MySQL {
+			q += " FOR UPDATE SKIP LOCKED"
+		}
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, q, args...); err != nil {
+			return fmt.Errorf("outbox: claim: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		in, idArgs := inList(ids)
+		until := t + int64((lease+time.Second-1)/time.Second)
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("+in+")",
+			append([]any{owner, until}, idArgs...)...); err != nil {
+			return fmt.Errorf("outbox: lease: %w", err)
+		}
+		return tx.SelectContext(ctx, &rows, "SELECT "+outboxCols+`, COALESCE(d.signing_key_enc, '') AS signing_key_enc,
+			CASE WHEN o.webhook_id = 0 THEN 1 WHEN w.id IS NULL THEN 0 ELSE 1 END AS live
+			FROM outbox o LEFT JOIN sender_domains d ON d.id = o.domain_id LEFT JOIN domain_webhooks w ON w.id = o.webhook_id
+			WHERE o.id IN (`+in+") ORDER BY o.next_attempt_at, o.id", idArgs...)
+	})
+	return rows, err
+}
+
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
+}
+
+// OutboxResult is the outcome of one delivery attempt.
+type OutboxResult struct {
+	State  string // OutboxDelivered, OutboxPending (retry at Next), OutboxFailed, OutboxDropped
+	Status int    // HTTP status, 0 when no answer
+	Error  string // what went wrong, for operators
+	Next   time.Time
+}
+
+// FinishOutbox records an attempt of a row leased by owner: the attempt count, the answer and
+// the new state; the lease is released. A row whose lease owner changed (the lease expired and
+// another node took it) is left alone and ErrNotFound is returned.
+func (db *DB) FinishOutbox(ctx context.Context, id int64, owner string, r OutboxResult) error {
+	next := int64(0)
+	if r.State == OutboxPending {
+		next = r.Next.Unix()
+		if r.Next.After(time.Unix(next, 0)) {
+			next++
+		}
+	}
+	return affected(db.w.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
+		lease_owner = '', lease_expires_at = 0, last_status = ?, last_error = ?, updated_at = ?
+		WHERE id = ? AND lease_owner = ?`, r.State, next, r.Status, clipError(r.Error), now(), id, owner))
+}
+
+// ReleaseOutbox gives leased rows back untried (shutdown, or a receiver already at its limit).
+func (db *DB) ReleaseOutbox(ctx context.Context, owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	in, args := inList(ids)
+	_, err := db.w.ExecContext(ctx, "UPDATE outbox SET lease_owner = '', lease_expires_at = 0 WHERE lease_owner = ? AND id IN ("+in+")",
+		append([]any{owner}, args...)...)
+	return err
+}
+
+// DropWebhook removes a webhook whose receiver answered 410 Gone, and drops its undelivered
+// rows, in one transaction.
+func (db *DB) DropWebhook(ctx context.Context, webhookID int64, status int, reason string) error {
+	return db.Tx(ctx, func(tx *sqlxTx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET state = ?, lease_owner = '', lease_expires_at = 0, last_status = ?,
+			last_error = ?, updated_at = ? WHERE webhook_id = ? AND state = ?`,
+			OutboxDropped, status, clipError(reason), now(), webhookID, OutboxPending); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM domain_webhooks WHERE id = ?", webhookID)
+		return err
+	})
+}
+
+// PruneOutbox deletes finished rows (delivered, failed, dropped) last touched before cutoff.
+func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.w.ExecContext(ctx, "DELETE FROM outbox WHERE state IN (?, ?, ?) AND updated_at < ?",
+		OutboxDelivered, OutboxFailed, OutboxDropped, before.Unix())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// OutboxBacklog counts undelivered rows (the webhook backlog metric).
+func (db *DB) OutboxBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM outbox WHERE state = ?", OutboxPending)
+	return n, err
+}
+
+// OutboxByEvent lists the outbox rows of an event (tests and operators).
+func (db *DB) OutboxByEvent(ctx context.Context, eventID int64) ([]OutboxRow, error) {
+	var rows []OutboxRow
+	err := db.r.SelectContext(ctx, &rows, "SELECT "+outboxCols+", '' AS signing_key_enc, 1 AS live FROM outbox o WHERE o.event_id = ? ORDER BY o.id", eventID)
+	return rows, err
+}
+
+// OutboxByDomain lists a domain's outbox rows, newest first (tests and operators).
+func (db *DB) OutboxByDomain(ctx context.Context, domainID int64, limit int) ([]OutboxRow, error) {
+	var rows []OutboxRow
+	err := db.r.SelectContext(ctx, &rows, "SELECT "+outboxCols+", '' AS signing_key_enc, 1 AS live FROM outbox o WHERE o.domain_id = ? ORDER BY o.id DESC LIMIT "+
+		strconv.Itoa(limit), domainID)
+	return rows, err
+}
+
+func clipError(s string) string {
+	const max = 500
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	// Do not cut a UTF-8 sequence in half.
+	for i := 0; i < 3 && len(s) > 0 && s[len(s)-1]&0xC0 == 0x80; i++ {
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 && s[len(s)-1] >= 0xC0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
