@@ -57,9 +57,17 @@ type trackedConn struct {
 	ip         net.IP
 	once       sync.Once
 	closeAfter atomic.Bool
-	busy       atomic.Bool // inside a transaction (MAIL .. end of DATA or RSET)
-	secured    atomic.Bool // TLS runs over this connection
+	busy       atomic.Bool  // inside a transaction (MAIL .. end of DATA or RSET)
+	secured    atomic.Bool  // TLS runs over this connection
+	renewRead  atomic.Int64 // > 0: every read first pushes the read deadline this far (DATA)
 	writeMu    sync.Mutex
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if d := c.renewRead.Load(); d > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(time.Duration(d)))
+	}
+	return c.Conn.Read(b)
 }
 
 func (c *trackedConn) Write(b []byte) (int, error) {

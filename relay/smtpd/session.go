@@ -234,22 +234,19 @@ func (s *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + m.UUID}
 }
 
-// readData reads DATA, renewing the read deadline as long as bytes keep coming.
+// readData reads DATA. go-smtp sets one read deadline for the DATA command; while the message
+// is read, the connection renews it at every read instead, so the timeout applies to a stall,
+// not to the whole upload.
 func (s *session) readData(r io.Reader) ([]byte, error) {
-	var buf bytes.Buffer
-	chunk := make([]byte, 64<<10)
-	conn := s.conn.Conn()
-	for {
-		conn.SetReadDeadline(time.Now().Add(s.srv.opts.ReadTimeout))
-		n, err := r.Read(chunk)
-		buf.Write(chunk[:n])
-		if err == io.EOF {
-			return buf.Bytes(), nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	if s.tc != nil {
+		s.tc.renewRead.Store(int64(s.srv.opts.ReadTimeout))
+		defer s.tc.renewRead.Store(0)
 	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // received is the trace header put on top of the message (RFC 5321 section 4.4; the

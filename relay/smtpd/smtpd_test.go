@@ -520,3 +520,51 @@ func TestShutdown(t *testing.T) {
 	}
 	f.recipientsOf(queuedID(t, msg))
 }
+
+func TestLineLengthAndTimeouts(t *testing.T) {
+	f := start(t, setup{opts: func(o *smtpd.Options) { o.ReadTimeout = 500 * time.Millisecond }})
+
+	// A DATA line over the 2000-byte limit: refused, and the connection is closed.
+	c := f.login(t)
+	c.cmd(250, "MAIL FROM:<app@example.com>")
+	c.cmd(250, "RCPT TO:<user@dest.test>")
+	c.cmd(354, "DATA")
+	c.write(message("app@example.com", "user@dest.test", "long line") + strings.Repeat("y", 3000) + "\r\n.\r\n")
+	if code, msg := c.read(); code != 500 {
+		t.Errorf("over-long line: %d %s, want 500", code, msg)
+	}
+
+	// An idle client is let go after the read timeout.
+	idle := dial(t, f.addr)
+	idle.ehlo()
+	if code, msg := idle.read(); code != 421 || !strings.HasPrefix(msg, "4.4.2") {
+		t.Errorf("idle client: %d %s, want 421 4.4.2", code, msg)
+	}
+
+	// DATA that keeps coming renews the deadline, past the timeout in all...
+	s := f.login(t)
+	s.cmd(250, "MAIL FROM:<app@example.com>")
+	s.cmd(250, "RCPT TO:<user@dest.test>")
+	s.cmd(354, "DATA")
+	s.write("From: app@example.com\r\n")
+	for i := 0; i < 4; i++ {
+		time.Sleep(300 * time.Millisecond)
+		s.write("X-Slow: header\r\n")
+	}
+	s.write("\r\nbody\r\n.\r\n")
+	if code, msg := s.read(); code != 250 {
+		t.Fatalf("slow DATA: %d %s", code, msg)
+	}
+	// ... but DATA that stalls longer than the timeout is dropped, and nothing is queued.
+	s.cmd(250, "MAIL FROM:<app@example.com>")
+	s.cmd(250, "RCPT TO:<user@dest.test>")
+	s.cmd(354, "DATA")
+	s.write("From: app@example.com\r\n")
+	time.Sleep(time.Second)
+	if code, msg := s.read(); code != 451 {
+		t.Errorf("stalled DATA: %d %s, want 451", code, msg)
+	}
+	if n, _ := f.counts(); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
+	}
+}
