@@ -83,13 +83,17 @@ func outboxState(s webhooks.State) string {
 	return storage.OutboxPending
 }
 
-func (s *outboxStore) Finish(ctx context.Context, owner string, d webhooks.Delivery, r webhooks.Result) error {
-	return s.a.DB.FinishOutbox(ctx, d.ID, owner, storage.OutboxResult{State: outboxState(r.State), Status: r.Status,
-		Error: r.Error, Next: r.Next})
+func (s *outboxStore) Finish(ctx context.Context, owner string, done []webhooks.Outcome) error {
+	rs := make([]storage.OutboxResult, len(done))
+	for i, o := range done {
+		rs[i] = storage.OutboxResult{ID: o.Delivery.ID, State: outboxState(o.Result.State), Status: o.Result.Status,
+			Error: o.Result.Error, Next: o.Result.Next}
+	}
+	return s.a.DB.FinishOutbox(ctx, owner, rs...)
 }
 
 func (s *outboxStore) Gone(ctx context.Context, owner string, d webhooks.Delivery, r webhooks.Result) error {
-	if err := s.a.DB.FinishOutbox(ctx, d.ID, owner, storage.OutboxResult{State: storage.OutboxDropped, Status: r.Status,
+	if err := s.a.DB.FinishOutbox(ctx, owner, storage.OutboxResult{ID: d.ID, State: storage.OutboxDropped, Status: r.Status,
 		Error: r.Error}); err != nil {
 		return err
 	}

@@ -359,28 +359,77 @@ func inList(ids []int64) (string, []any) {
 	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
 }
 
-// OutboxResult is the outcome of one delivery attempt.
+// OutboxResult is the outcome of one delivery attempt of row ID.
 type OutboxResult struct {
+	ID     int64
 	State  string // OutboxDelivered, OutboxPending (retry at Next), OutboxFailed, OutboxDropped
 	Status int    // HTTP status, 0 when no answer
 	Error  string // what went wrong, for operators
 	Next   time.Time
 }
 
-// FinishOutbox records an attempt of a row leased by owner: the attempt count, the answer and
-// the new state; the lease is released. A row whose lease owner changed (the lease expired and
-// another node took it) is left alone and ErrNotFound is returned.
-func (db *DB) FinishOutbox(ctx context.Context, id int64, owner string, r OutboxResult) error {
-	next := int64(0)
-	if r.State == OutboxPending {
-		next = r.Next.Unix()
-		if r.Next.After(time.Unix(next, 0)) {
-			next++
-		}
+// FinishOutbox records attempts of rows leased by owner, in one transaction: the attempt
+// count, the answer and the new state; the leases are released. A row whose lease owner
+// changed (the lease expired and another node took it) is left alone; when that happens to
+// every row, ErrNotFound is returned.
+func (db *DB) FinishOutbox(ctx context.Context, owner string, rs ...OutboxResult) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	return affected(db.w.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
-		lease_owner = '', lease_expires_at = 0, last_status = ?, last_error = ?, updated_at = ?
-		WHERE id = ? AND lease_owner = ?`, r.State, next, r.Status, clipError(r.Error), now(), id, owner))
+	var n int64
+	err := db.Tx(ctx, func(tx *sqlxTx) error {
+		t := now()
+		// The common case, delivered on the first answer with one status, in one statement
+		// per status.
+		delivered := map[int][]int64{}
+		var rest []OutboxResult
+		for _, r := range rs {
+			if r.State == OutboxDelivered && r.Error == "" {
+				delivered[r.Status] = append(delivered[r.Status], r.ID)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		for status, ids := range delivered {
+			in, args := inList(ids)
+			res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = 0,
+				lease_owner = '', lease_expires_at = 0, last_status = ?, last_error = '', updated_at = ?
+				WHERE lease_owner = ? AND id IN (`+in+")", append([]any{OutboxDelivered, status, t, owner}, args...)...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		for _, r := range rest {
+			next := int64(0)
+			if r.State == OutboxPending {
+				next = r.Next.Unix()
+				if r.Next.After(time.Unix(next, 0)) {
+					next++
+				}
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
+				lease_owner = '', lease_expires_at = 0, last_status = ?, last_error = ?, updated_at = ?
+				WHERE id = ? AND lease_owner = ?`, r.State, next, r.Status, clipError(r.Error), t, r.ID, owner)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	if err == nil && n == 0 {
+		return ErrNotFound
+	}
+	return err
 }
 
 // ReleaseOutbox gives leased rows back untried (shutdown, or a receiver already at its limit).

@@ -57,22 +57,28 @@ type Result struct {
 	Next   time.Time
 }
 
-// Store is the outbox: the dispatcher claims rows with a lease, reports each attempt, and
-// gives back rows it will not try. Implementations keep the rows in the database so
-// deliveries survive restarts and several nodes share the work.
+// Store is the outbox: the dispatcher claims rows with a lease, reports attempts, and gives
+// back rows it will not try. Implementations keep the rows in the database so deliveries
+// survive restarts and several nodes share the work.
 type Store interface {
 	// Due reports cheaply whether any row outside busy endpoints may be claimed now.
 	Due(ctx context.Context, busy []string) (bool, error)
 	// Claim leases up to n due rows to owner, skipping rows of busy endpoints.
 	Claim(ctx context.Context, owner string, n int, lease time.Duration, busy []string) ([]Delivery, error)
-	// Finish records an attempt and releases the lease.
-	Finish(ctx context.Context, owner string, d Delivery, r Result) error
+	// Finish records attempts (in one transaction where it can) and releases their leases.
+	Finish(ctx context.Context, owner string, done []Outcome) error
 	// Gone removes the webhook of d (its receiver answered 410) and drops its pending rows.
 	Gone(ctx context.Context, owner string, d Delivery, r Result) error
 	// Release gives leased rows back untried.
 	Release(ctx context.Context, owner string, ids []int64) error
 	// Prune deletes finished rows older than before.
 	Prune(ctx context.Context, before time.Time) error
+}
+
+// Outcome is a delivery and the result of its attempt.
+type Outcome struct {
+	Delivery Delivery
+	Result   Result
 }
 
 // DefaultCallbackSchedule is GatewayAPI's callback retry schedule: after the first attempt,
@@ -109,13 +115,24 @@ type Options struct {
 
 // Dispatcher delivers outbox rows: a claim loop, a bounded pool of in-flight requests with a
 // per-receiver limit, Standard Webhooks signing, backoff, Retry-After, and 410 handling.
+//
+// Rows of a receiver already at its limit wait in a short local queue (at most twice the
+// limit, well within their lease) or are not claimed at all, so a slow receiver neither
+// stalls the others nor starves them of workers. Attempts are recorded in batches.
 type Dispatcher struct {
-	o        Options
-	mu       sync.Mutex
-	inflight int
-	per      map[string]int
-	wake     chan struct{}
-	wg       sync.WaitGroup
+	o       Options
+	mu      sync.Mutex
+	running int                  // requests in flight
+	queued  int                  // claimed rows waiting for their receiver
+	eps     map[string]*endpoint // by Endpoint
+	wake    chan struct{}
+	results chan Outcome
+	wg      sync.WaitGroup
+}
+
+type endpoint struct {
+	running int
+	queue   []Delivery
 }
 
 // NewDispatcher fills the defaults of o.
@@ -162,7 +179,7 @@ func NewDispatcher(o Options) *Dispatcher {
 	if o.Client == nil {
 		o.Client = Policy{}.Client(DefaultTimeout)
 	}
-	return &Dispatcher{o: o, per: map[string]int{}, wake: make(chan struct{}, 1)}
+	return &Dispatcher{o: o, eps: map[string]*endpoint{}, wake: make(chan struct{}, 1)}
 }
 
 // Notify wakes the dispatcher to look for work now (after an event was committed).
@@ -173,9 +190,12 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// Run delivers until ctx ends, then cancels the requests in flight, gives their rows back
-// and returns.
+// Run delivers until ctx ends, then cancels the requests in flight, gives their rows (and
+// the locally queued ones) back, records what finished, and returns.
 func (d *Dispatcher) Run(ctx context.Context) {
+	d.results = make(chan Outcome, 4*d.o.Workers)
+	recorded := make(chan struct{})
+	go d.record(recorded)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	lastPrune := time.Time{}
@@ -183,6 +203,21 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			d.wg.Wait()
+			d.mu.Lock()
+			var back []int64
+			for _, ep := range d.eps {
+				for _, j := range ep.queue {
+					back = append(back, j.ID)
+				}
+				ep.queue = nil
+			}
+			d.queued = 0
+			d.mu.Unlock()
+			if err := d.o.Store.Release(context.WithoutCancel(ctx), d.o.Owner, back); err != nil {
+				d.o.Log.Warn("webhooks: release deliveries", "err", err)
+			}
+			close(d.results)
+			<-recorded
 			return
 		case <-d.wake:
 		case <-t.C:
@@ -204,22 +239,59 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// busy lists the endpoints at their limit.
-func (d *Dispatcher) busy() (free int, busy []string) {
+// record writes outcomes in batches: whatever has arrived while the previous batch was
+// being written goes in the next one.
+func (d *Dispatcher) record(done chan<- struct{}) {
+	defer close(done)
+	ctx := context.Background()
+	for o := range d.results {
+		batch := []Outcome{o}
+	more:
+		for len(batch) < 256 {
+			select {
+			case o, ok := <-d.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		if err := d.o.Store.Finish(ctx, d.o.Owner, batch); err != nil {
+			d.o.Log.Warn("webhooks: record deliveries", "n", len(batch), "err", err)
+		}
+		for _, o := range batch {
+			if o.Result.State == Failed {
+				d.o.Log.Warn("webhooks: delivery failed for good", "id", o.Delivery.ID, "kind", o.Delivery.Kind,
+					"url", o.Delivery.URL, "attempts", o.Delivery.Attempts+1, "status", o.Result.Status, "err", o.Result.Error)
+			}
+			if d.o.OnResult != nil {
+				d.o.OnResult(o.Delivery, o.Result)
+			}
+		}
+		d.Notify()
+	}
+}
+
+// capacity is how many more rows may be claimed (free workers: rows waiting in a
+// receiver's queue do not take one, so they cannot starve other receivers), and the
+// endpoints not to claim for (their requests and local queue are full).
+func (d *Dispatcher) capacity() (free int, busy []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for e, n := range d.per {
-		if n >= d.o.PerEndpoint {
+	for e, ep := range d.eps {
+		if ep.running >= d.o.PerEndpoint && len(ep.queue) >= 2*d.o.PerEndpoint {
 			busy = append(busy, e)
 		}
 	}
-	return d.o.Workers - d.inflight, busy
+	return d.o.Workers - d.running, busy
 }
 
-// fill claims as many due rows as there are free workers and starts them.
+// fill claims as many due rows as there is room for and starts or queues them.
 func (d *Dispatcher) fill(ctx context.Context) {
 	for ctx.Err() == nil {
-		free, busy := d.busy()
+		free, busy := d.capacity()
 		if free <= 0 {
 			return
 		}
@@ -243,14 +315,23 @@ func (d *Dispatcher) fill(ctx context.Context) {
 		var back []int64
 		d.mu.Lock()
 		for _, j := range jobs {
-			if d.per[j.Endpoint] >= d.o.PerEndpoint || d.inflight >= d.o.Workers {
-				back = append(back, j.ID)
-				continue
+			ep := d.eps[j.Endpoint]
+			if ep == nil {
+				ep = &endpoint{}
+				d.eps[j.Endpoint] = ep
 			}
-			d.per[j.Endpoint]++
-			d.inflight++
-			d.wg.Add(1)
-			go d.run(ctx, j)
+			switch {
+			case ep.running < d.o.PerEndpoint:
+				ep.running++
+				d.running++
+				d.wg.Add(1)
+				go d.run(ctx, j)
+			case len(ep.queue) < 2*d.o.PerEndpoint:
+				ep.queue = append(ep.queue, j)
+				d.queued++
+			default:
+				back = append(back, j.ID)
+			}
 		}
 		d.mu.Unlock()
 		if len(back) > 0 {
@@ -265,17 +346,32 @@ func (d *Dispatcher) fill(ctx context.Context) {
 	}
 }
 
+// run attempts j, then the rows queued behind it for the same receiver.
 func (d *Dispatcher) run(ctx context.Context, j Delivery) {
-	defer func() {
+	defer d.wg.Done()
+	for {
+		d.attemptAndReport(ctx, j)
 		d.mu.Lock()
-		d.inflight--
-		if d.per[j.Endpoint]--; d.per[j.Endpoint] <= 0 {
-			delete(d.per, j.Endpoint)
+		ep := d.eps[j.Endpoint]
+		if len(ep.queue) > 0 && ctx.Err() == nil {
+			j = ep.queue[0]
+			ep.queue = ep.queue[1:]
+			d.queued--
+			d.mu.Unlock()
+			continue
+		}
+		ep.running--
+		d.running--
+		if ep.running == 0 && len(ep.queue) == 0 {
+			delete(d.eps, j.Endpoint)
 		}
 		d.mu.Unlock()
-		d.wg.Done()
 		d.Notify()
-	}()
+		return
+	}
+}
+
+func (d *Dispatcher) attemptAndReport(ctx context.Context, j Delivery) {
 	r := d.Attempt(ctx, j)
 	bg := context.WithoutCancel(ctx)
 	if ctx.Err() != nil && r.State != Delivered {
@@ -285,23 +381,17 @@ func (d *Dispatcher) run(ctx context.Context, j Delivery) {
 		}
 		return
 	}
-	var err error
 	if r.State == Dropped && j.Live && j.Kind == KindWebhook {
-		err = d.o.Store.Gone(bg, d.o.Owner, j, r)
 		d.o.Log.Warn("webhooks: receiver answered 410 Gone; webhook removed", "webhook", j.WebhookID, "url", j.URL)
-	} else {
-		err = d.o.Store.Finish(bg, d.o.Owner, j, r)
+		if err := d.o.Store.Gone(bg, d.o.Owner, j, r); err != nil {
+			d.o.Log.Warn("webhooks: remove webhook", "id", j.WebhookID, "err", err)
+		}
+		if d.o.OnResult != nil {
+			d.o.OnResult(j, r)
+		}
+		return
 	}
-	if err != nil {
-		d.o.Log.Warn("webhooks: record delivery", "id", j.ID, "err", err)
-	}
-	if r.State == Failed {
-		d.o.Log.Warn("webhooks: delivery failed for good", "id", j.ID, "kind", j.Kind, "url", j.URL,
-			"attempts", j.Attempts+1, "status", r.Status, "err", r.Error)
-	}
-	if d.o.OnResult != nil {
-		d.o.OnResult(j, r)
-	}
+	d.results <- Outcome{Delivery: j, Result: r}
 }
 
 // Attempt sends one delivery and decides what comes next. It does not touch the store.

@@ -71,7 +71,14 @@ func (s *memStore) Claim(ctx context.Context, owner string, n int, lease time.Du
 	return out, nil
 }
 
-func (s *memStore) Finish(ctx context.Context, owner string, d Delivery, r Result) error {
+func (s *memStore) Finish(ctx context.Context, owner string, done []Outcome) error {
+	for _, o := range done {
+		s.finish(o.Delivery, o.Result)
+	}
+	return nil
+}
+
+func (s *memStore) finish(d Delivery, r Result) {
 	s.mu.Lock()
 	row := s.rows[d.ID]
 	row.leased = false
@@ -84,14 +91,14 @@ func (s *memStore) Finish(ctx context.Context, owner string, d Delivery, r Resul
 	}
 	s.mu.Unlock()
 	s.finished <- r
-	return nil
 }
 
 func (s *memStore) Gone(ctx context.Context, owner string, d Delivery, r Result) error {
 	s.mu.Lock()
 	s.gone = append(s.gone, d.WebhookID)
 	s.mu.Unlock()
-	return s.Finish(ctx, owner, d, r)
+	s.finish(d, r)
+	return nil
 }
 
 func (s *memStore) Release(ctx context.Context, owner string, ids []int64) error {
