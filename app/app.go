@@ -36,6 +36,7 @@ type Server struct {
 	// AdminKeyGenerated is set when no GATEWAY_ADMIN_API_KEY was given and one was made.
 	AdminKeyGenerated bool
 	relayParts        // SMTP submission listeners (relay.go)
+	deliveryParts     // delivery engine, MX listener, metrics (delivery.go)
 }
 
 // Option adjusts the server before commands are registered (tests swap slow parts).
@@ -80,6 +81,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	s.Dispatcher = dispatcher.New(s.Registry, s.App, limiter, log)
 	s.HTTP = &dispatcher.HTTP{D: s.Dispatcher, BodyLimit: cfg.BodyLimit, Log: log, Health: db.Ping}
+	if err := s.setupDelivery(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -107,6 +112,9 @@ func (s *Server) Handler() http.Handler { return s.HTTP.Echo() }
 
 // Close commits what was accepted and releases the database.
 func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.StopDelivery(ctx)
 	s.App.Close()
 	return s.DB.Close()
 }
@@ -131,6 +139,10 @@ func (s *Server) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	if err := s.StartDelivery(); err != nil {
+		ln.Close()
+		return err
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	wg.Add(1)
@@ -152,5 +164,6 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	err = errors.Join(err, s.StopRelay(sctx))
 	wg.Wait()
+	err = errors.Join(err, s.StopDelivery(sctx))
 	return err
 }

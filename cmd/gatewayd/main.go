@@ -28,6 +28,7 @@ Usage:
   gatewayd migrate [flags]          apply database migrations and exit
   gatewayd user create [flags]      create a user (tenant) or, with --admin, an administrator
   gatewayd domain approve [flags]   enable a sender domain without DNS verification
+  gatewayd queue <command> [flags]  inspect and steer the delivery queue (stats, list, retry, purge)
 
 Every flag mirrors a GATEWAY_* environment variable; run "gatewayd <command> --help".
 `
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			return 2
 		}
 		err = cmdUserCreate(args[2:], stdout, stderr, getenv)
+	case "queue":
+		err = cmdQueue(args[1:], stdout, stderr, getenv)
 	case "domain":
 		if len(args) < 2 || args[1] != "approve" {
 			fmt.Fprint(stderr, "usage: gatewayd domain approve [flags]\n")
