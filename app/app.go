@@ -37,6 +37,7 @@ type Server struct {
 	AdminKeyGenerated bool
 	relayParts        // SMTP submission listeners (relay.go)
 	deliveryParts     // delivery engine, MX listener, metrics (delivery.go)
+	eventParts        // tracking endpoints and transform, webhook dispatcher (events.go)
 }
 
 // Option adjusts the server before commands are registered (tests swap slow parts).
@@ -85,6 +86,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		s.Close()
 		return nil, err
 	}
+	s.setupEvents()
 	return s, nil
 }
 
@@ -115,6 +117,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.StopDelivery(ctx)
+	s.StopWebhooks(ctx)
 	s.App.Close()
 	return s.DB.Close()
 }
@@ -143,6 +146,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	s.StartWebhooks()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	wg.Add(1)
@@ -164,6 +168,6 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	err = errors.Join(err, s.StopRelay(sctx))
 	wg.Wait()
-	err = errors.Join(err, s.StopDelivery(sctx))
+	err = errors.Join(err, s.StopDelivery(sctx), s.StopWebhooks(sctx))
 	return err
 }

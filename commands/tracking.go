@@ -43,7 +43,9 @@ func (t *Tracker) Handler() http.Handler {
 
 // Transform is the delivery engine's hook, run for each recipient before DKIM signing: link
 // rewriting and the open pixel in the HTML body when the domain's LinkTracking/OpenTracking
-// or the message's TrackLinks/TrackOpens is on, and, when the domain's UnsubscribeLink is on,
+// or the message's TrackLinks/TrackOpens is on (for mail sent over HTTP, the message's
+// flags alone: the send path set them from the domain's options and the request's
+// TrackLinks/TrackOpens), and, when the domain's UnsubscribeLink is on,
 // the List-Unsubscribe headers (RFC 8058 one-click) and an unsubscribe link in the bodies. The
 // tracked URLs are stored with the message (messages.links) on first use. A message that
 // cannot be transformed is sent as it is (and logged): tracking never blocks delivery.
@@ -58,6 +60,11 @@ func (t *Tracker) Transform(ctx context.Context, m *storage.Message, r *storage.
 	o := tracking.MessageOptions{
 		Base: t.a.Cfg.PublicURL, Signer: t.Signer, RecipientID: r.ID,
 		Links: d.LinkTracking || m.TrackLinks, Opens: d.OpenTracking || m.TrackOpens, Unsubscribe: d.UnsubscribeLink,
+	}
+	if m.Source == "api" || m.Source == "gatewayapi" {
+		// The HTTP surfaces settled the flags at acceptance: the domain's options, unless
+		// the request's TrackLinks/TrackOpens said otherwise (false included).
+		o.Links, o.Opens = m.TrackLinks, m.TrackOpens
 	}
 	if !o.Links && !o.Opens && !o.Unsubscribe {
 		return raw, nil

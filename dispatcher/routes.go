@@ -52,4 +52,8 @@ func (h *HTTP) Routes(e *echo.Echo) {
 		e.POST("/messages/gateways/:gateway/methods"+sl, h.tenevo("messagegateways.methods.add", http.StatusCreated))
 		e.DELETE("/messages/gateways/:gateway/methods/:method"+sl, h.tenevo("messagegateways.methods.delete", http.StatusNoContent))
 	}
+
+	// Tracking, public behind signed tokens (package tracking, added through HTTP.Extra by
+	// app/events.go): GET /t/o/{token} open pixel, GET /t/c/{token} click redirect,
+	// GET /t/u/{token} unsubscribe page, POST /t/u/{token} unsubscribe (RFC 8058 one-click).
 }

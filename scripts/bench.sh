@@ -152,7 +152,53 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
-sections=(send smtp)
+# events: webhook deliveries per second from the outbox to one local receiver (the
+# dispatcher's per-receiver limit of 4 in flight; BENCH_WEBHOOK_EVENTS, default 20000,
+# delivered events written first, then the dispatcher timed until the receiver has them
+# all), and emailgateway.domainstats latency over rollups holding 1,000,000 events (a year,
+# ten tags; written directly as rollups) for the default 28 days and for 365 days. These are
+# BenchmarkWebhookDispatch and BenchmarkDomainStats in app/, on SQLite and on MariaDB/MySQL
+# when it is reachable.
+bench_events() {
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/events dialects=(sqlite)
+  mkdir -p "$out"
+  echo "== events: webhook deliveries per second; domainstats latency over 1,000,000 events"
+  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    dialects+=(mysql)
+  else
+    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
+  fi
+  for d in "${dialects[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! BENCH_WEBHOOK_EVENTS=${BENCH_WEBHOOK_EVENTS:-20000} GATEWAY_TEST_DB=$db timeout 600 $GO test -count=1 -run '^$' \
+      -bench '^BenchmarkWebhookDispatch$' -benchtime 1x ./app/ >"$out/$d.txt" 2>&1 \
+      || ! GATEWAY_TEST_DB=$db timeout 600 $GO test -count=1 -run '^$' -bench '^BenchmarkDomainStats$' \
+      -benchtime 200x ./app/ >>"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+  done
+  python3 - "$out" "${dialects[@]}" <<'PY'
+import re, sys
+out, dialects = sys.argv[1], sys.argv[2:]
+wh = re.compile(r'^BenchmarkWebhookDispatch\S*\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) events\s+([\d.]+) events/s')
+st = re.compile(r'^BenchmarkDomainStats/(\w+)\S*\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) p50-ms\s+([\d.]+) p95-ms')
+print(f"   {'database':<9} {'webhooks/s':>10} {'(events)':>9} {'stats 28d p50/p95 ms':>21} {'stats 365d p50/p95 ms':>22}")
+for d in dialects:
+    w, s = None, {}
+    for l in open(f"{out}/{d}.txt"):
+        if m := wh.match(l):
+            w = (float(m.group(2)), int(float(m.group(1))))
+        if m := st.match(l):
+            s[m.group(1)] = f"{float(m.group(2)):.2f} / {float(m.group(3)):.2f}"
+    name = "MariaDB" if d == "mysql" else "SQLite"
+    print(f"   {name:<9} {w[0] if w else 0:>10.0f} {w[1] if w else 0:>9} {s.get('28d', '-'):>21} {s.get('365d', '-'):>22}")
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+sections=(send smtp events)
 [ $# -gt 0 ] && sections=("$@")
 build
 for s in "${sections[@]}"; do

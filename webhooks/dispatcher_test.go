@@ -179,6 +179,12 @@ func TestPerEndpointLimit(t *testing.T) {
 	if fastHits.Load() != 10 {
 		t.Fatalf("fast receiver got %d requests, want 10", fastHits.Load())
 	}
+	// The slow receiver fills up to its limit and never beyond.
+	deadline := time.Now().Add(5 * time.Second)
+	for slowIn.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
 	if got := slowMax.Load(); got != 4 {
 		t.Fatalf("slow receiver had %d requests in flight at most, want 4", got)
 	}
