@@ -38,6 +38,7 @@ func (s *Server) setupDelivery() error {
 	})
 	eng := delivery.New(s.DB, s.Keys, client, delivery.Config{
 		Workers: cfg.Workers, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, QueueLifetime: cfg.QueueLifetime,
+		Lease: cfg.DeliveryLease,
 	}, s.Log)
 	if cfg.DefaultRelay != "" {
 		rt, err := outbound.ParseRelayURL(cfg.DefaultRelay)

@@ -44,6 +44,7 @@ type Config struct {
 	RetryMin            time.Duration // GATEWAY_RETRY_MIN
 	RetryMax            time.Duration // GATEWAY_RETRY_MAX
 	QueueLifetime       time.Duration // GATEWAY_QUEUE_LIFETIME
+	DeliveryLease       time.Duration // GATEWAY_DELIVERY_LEASE: how long a node's claim on queue rows holds
 	WebhookRetryMin     time.Duration // GATEWAY_WEBHOOK_RETRY_MIN
 	WebhookRetryMax     time.Duration // GATEWAY_WEBHOOK_RETRY_MAX
 	SessionLifetime     time.Duration // GATEWAY_SESSION_LIFETIME
@@ -111,6 +112,7 @@ func Defaults() *Config {
 		RetryMin:        time.Minute,
 		RetryMax:        4 * time.Hour,
 		QueueLifetime:   120 * time.Hour,
+		DeliveryLease:   15 * time.Minute,
 		WebhookRetryMin: 30 * time.Second,
 		WebhookRetryMax: 12 * time.Hour,
 		SessionLifetime: 24 * time.Hour,
@@ -208,6 +210,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	dur(&c.RetryMin, "GATEWAY_RETRY_MIN", "first delivery retry delay")
 	dur(&c.RetryMax, "GATEWAY_RETRY_MAX", "longest delivery retry delay")
 	dur(&c.QueueLifetime, "GATEWAY_QUEUE_LIFETIME", "how long a message is retried before it fails")
+	dur(&c.DeliveryLease, "GATEWAY_DELIVERY_LEASE", "how long a node's claim on queue rows holds (a crashed node's rows are retried after it)")
 	dur(&c.WebhookRetryMin, "GATEWAY_WEBHOOK_RETRY_MIN", "first webhook retry delay")
 	dur(&c.WebhookRetryMax, "GATEWAY_WEBHOOK_RETRY_MAX", "longest webhook retry delay")
 	dur(&c.SessionLifetime, "GATEWAY_SESSION_LIFETIME", "login session lifetime")
@@ -253,6 +256,9 @@ func (c *Config) validate() []error {
 	}
 	if c.WebhookRetryMin <= 0 || c.WebhookRetryMax < c.WebhookRetryMin {
 		errs = append(errs, errors.New("GATEWAY_WEBHOOK_RETRY_MIN must be positive and at most GATEWAY_WEBHOOK_RETRY_MAX"))
+	}
+	if c.DeliveryLease < 5*time.Second {
+		errs = append(errs, errors.New("GATEWAY_DELIVERY_LEASE must be at least 5s"))
 	}
 	if c.Workers < 1 {
 		errs = append(errs, errors.New("GATEWAY_WORKERS must be at least 1"))
