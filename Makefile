@@ -32,5 +32,9 @@ test-mysql:
 bench:
 	scripts/bench.sh
 
+# Crash, fault and two-node tests plus longer fuzzing (a few minutes; see docs/benchmarks.md).
+soak:
+	scripts/soak.sh
+
 clean:
 	rm -rf bin
