@@ -51,6 +51,11 @@ type Config struct {
 	BodyLimit           int64         // GATEWAY_BODY_LIMIT bytes
 	PricePerEmail       float64       // GATEWAY_PRICE_PER_EMAIL (GatewayAPI usage)
 	Currency            string        // GATEWAY_CURRENCY
+	MaxRecipients       int           // GATEWAY_MAX_RECIPIENTS: To addresses of one API send (GatewayAPI: recipients)
+	MaxCC               int           // GATEWAY_MAX_CC: CC addresses of one API send
+	MaxBCC              int           // GATEWAY_MAX_BCC: BCC addresses of one API send
+	MaxReplyTo          int           // GATEWAY_MAX_REPLY_TO: Reply-To addresses of one API send
+	MaxAttachmentBytes  int64         // GATEWAY_MAX_ATTACHMENT_SIZE: decoded attachments of one API send, bytes
 	LogLevel            string        // GATEWAY_LOG_LEVEL: debug, info, warn, error
 }
 
@@ -120,6 +125,13 @@ func Defaults() *Config {
 		PricePerEmail:   0.00075,
 		Currency:        "EUR",
 		LogLevel:        "info",
+
+		// Limits of one API send.
+		MaxRecipients:      50,
+		MaxCC:              50,
+		MaxBCC:             50,
+		MaxReplyTo:         5,
+		MaxAttachmentBytes: 5 << 20,
 	}
 }
 
@@ -218,6 +230,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	priceStr := strconv.FormatFloat(c.PricePerEmail, 'f', -1, 64)
 	str(&priceStr, "GATEWAY_PRICE_PER_EMAIL", "GatewayAPI price per email")
 	str(&c.Currency, "GATEWAY_CURRENCY", "GatewayAPI currency")
+	integer(&c.MaxRecipients, "GATEWAY_MAX_RECIPIENTS", "most To addresses of one API send (GatewayAPI: recipients)")
+	integer(&c.MaxCC, "GATEWAY_MAX_CC", "most CC addresses of one API send")
+	integer(&c.MaxBCC, "GATEWAY_MAX_BCC", "most BCC addresses of one API send")
+	integer(&c.MaxReplyTo, "GATEWAY_MAX_REPLY_TO", "most Reply-To addresses of one API send")
+	int64v(&c.MaxAttachmentBytes, "GATEWAY_MAX_ATTACHMENT_SIZE", "largest total of decoded attachments of one API send, bytes")
 	str(&c.LogLevel, "GATEWAY_LOG_LEVEL", "log level: debug, info, warn, error")
 
 	if err := fs.Parse(args); err != nil {
@@ -268,6 +285,9 @@ func (c *Config) validate() []error {
 	}
 	if c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("GATEWAY_BODY_LIMIT must be at least 1024"))
+	}
+	if c.MaxRecipients < 1 || c.MaxCC < 0 || c.MaxBCC < 0 || c.MaxReplyTo < 0 || c.MaxAttachmentBytes < 0 {
+		errs = append(errs, errors.New("GATEWAY_MAX_RECIPIENTS must be at least 1; GATEWAY_MAX_CC, _BCC, _REPLY_TO and _ATTACHMENT_SIZE at least 0"))
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return errs

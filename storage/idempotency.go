@@ -49,3 +49,19 @@ func (db *DB) PurgeIdempotency(ctx context.Context) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// IdempotentComplete records the answer of a key reserved by IdempotentStore with Status 0
+// (in progress) for the same request.
+func (db *DB) IdempotentComplete(ctx context.Context, scope, key string, r *IdempotentResponse) error {
+	_, err := db.w.ExecContext(ctx, "UPDATE idempotency_keys SET status = ?, response = ? WHERE scope = ? AND idem_key = ? AND request_hash = ?",
+		r.Status, r.Response, scope, key, r.RequestHash)
+	return err
+}
+
+// IdempotentRelease forgets a reservation that was never answered (the request failed and
+// sent nothing), so a retry with the same key runs again.
+func (db *DB) IdempotentRelease(ctx context.Context, scope, key, requestHash string) error {
+	_, err := db.w.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND request_hash = ? AND status = 0",
+		scope, key, requestHash)
+	return err
+}
