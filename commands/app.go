@@ -61,6 +61,7 @@ func (a *App) Close() { a.Committer.Close() }
 func Register(r *dispatcher.Registry, a *App) {
 	a.registerAccounts(r)
 	a.registerDomains(r)
+	a.registerSend(r)
 	a.registerQueue(r)
 	a.registerEvents(r)
 	a.registerStats(r)

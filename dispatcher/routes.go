@@ -23,6 +23,9 @@ func (h *HTTP) Routes(e *echo.Echo) {
 	e.POST("/api/v1/sender.domains", h.v1("sender.domains", BearerAdmin))
 	e.GET("/api/v1/inbound-relay-domain-check", h.v1("inbound.relaydomaincheck", BearerAdmin))
 
+	// GatewayAPI email: token as Basic user name, "Authorization: Token", or token=.
+	e.POST("/rest/email", h.gatewayAPI("gatewayapi.email"))
+
 	// Navixy panel (with and without the /v2 prefix; GET and POST): session hash, gateways.
 	for _, v2 := range []string{"", "/v2"} {
 		nvx := []string{http.MethodGet, http.MethodPost}
