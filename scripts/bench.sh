@@ -204,3 +204,5 @@ build
 for s in "${sections[@]}"; do
   "bench_$s"
 done
+# Last, the comparison with Postfix (its own script: scripts/bench-compare.sh runs it alone).
+[ $# -gt 0 ] || scripts/bench-compare.sh

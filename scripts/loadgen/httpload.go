@@ -34,7 +34,7 @@ type HTTPResult struct {
 	FirstErr string  `json:"first_error,omitempty"`
 }
 
-// cmdHTTP sends -n requests (or for -d) from -c clients over keep-alive connections. A
+// cmdHTTP sends -n requests (stopping early after -d) or, without -n, sends for -d, from -c clients over keep-alive connections. A
 // request is ok when it answers 200 and, with -expect, its body contains that text. {n} in
 // the body is replaced by the request's sequence number (unique recipients, subjects).
 func cmdHTTP(args []string) error {
@@ -43,7 +43,7 @@ func cmdHTTP(args []string) error {
 	method := fs.String("method", "GET", "method")
 	clients := fs.Int("c", 64, "concurrent clients")
 	n := fs.Int("n", 0, "requests in all (0: run for -d)")
-	dur := fs.Duration("d", 10*time.Second, "how long to run when -n is 0")
+	dur := fs.Duration("d", 10*time.Second, "how long to run (with -n: at most)")
 	body := fs.String("body", "", "request body; {n} is replaced by the request number")
 	expect := fs.String("expect", "", "text an ok answer's body must contain")
 	start := fs.Int("start", 0, "first request number")
@@ -84,7 +84,7 @@ func runHTTP(url, method, body, expect string, headers []string, clients, n int,
 			defer func() { mu.Lock(); lat = append(lat, mine...); mu.Unlock() }()
 			for {
 				i := next.Add(1) - 1
-				if n > 0 && i >= int64(start+n) || n == 0 && time.Now().After(deadline) {
+				if n > 0 && i >= int64(start+n) || time.Now().After(deadline) {
 					return
 				}
 				b := body
