@@ -198,7 +198,56 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
-sections=(send smtp events)
+# delivery: messages per second from acceptance to a local SMTP sink, and the memory of a node
+# with a deep queue (issue 6). BenchmarkDeliveryEndToEnd (app/): 16 clients submit
+# BENCH_DELIVERY_MESSAGES (default 5000) one-recipient messages through the acceptance path
+# while the delivery workers DKIM-sign them and relay them to a fake SMTP server; the clock
+# runs from the first submission to the last message at the sink. BenchmarkQueueDrain
+# (relay/delivery/): the real gatewayd binary starts on a database already holding
+# BENCH_QUEUE_MESSAGES (default 100,000) queued messages and delivers them to a counting sink
+# for at most BENCH_QUEUE_SECONDS (default 120); reported: its peak RSS (VmHWM) and drain
+# rate. Workers: BENCH_DELIVERY_WORKERS (default 16). SQLite, and MariaDB/MySQL when reachable.
+bench_delivery() {
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/delivery dialects=(sqlite)
+  mkdir -p "$out"
+  echo "== delivery: accept-to-sink messages/s; peak RSS draining ${BENCH_QUEUE_MESSAGES:-100000} queued messages"
+  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    dialects+=(mysql)
+  else
+    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
+  fi
+  for d in "${dialects[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! GATEWAY_TEST_DB=$db timeout 900 $GO test -count=1 -run '^$' -bench '^BenchmarkDeliveryEndToEnd$' \
+      -benchtime 1x -timeout 15m ./app/ >"$out/$d.txt" 2>&1 \
+      || ! GATEWAY_TEST_DB=$db timeout 1200 $GO test -count=1 -run '^$' -bench '^BenchmarkQueueDrain$' \
+      -benchtime 1x -timeout 20m ./relay/delivery/ >>"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+  done
+  python3 - "$out" "${dialects[@]}" <<'PY'
+import re, sys
+out, dialects = sys.argv[1], sys.argv[2:]
+def metrics(line):
+    return {u: float(v) for v, u in re.findall(r'([\d.]+) ([A-Za-z/-]+)', line.split('ns/op', 1)[-1])}
+print(f"   {'database':<9} {'accepted/s':>10} {'delivered/s':>11} {'queued':>8} {'drained':>8} {'drain msgs/s':>12} {'peak RSS MiB':>12} {'seed s':>7}")
+for d in dialects:
+    e2e, drain = {}, {}
+    for l in open(f"{out}/{d}.txt"):
+        if l.startswith('BenchmarkDeliveryEndToEnd'):
+            e2e = metrics(l)
+        if l.startswith('BenchmarkQueueDrain'):
+            drain = metrics(l)
+    name = "MariaDB" if d == "mysql" else "SQLite"
+    print(f"   {name:<9} {e2e.get('accepted/s', 0):>10.0f} {e2e.get('delivered/s', 0):>11.0f} {drain.get('queued', 0):>8.0f}"
+          f" {drain.get('delivered', 0):>8.0f} {drain.get('msgs/s', 0):>12.0f} {drain.get('peak-rss-MiB', 0):>12.1f} {drain.get('seed-s', 0):>7.1f}")
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+sections=(send smtp events delivery)
 [ $# -gt 0 ] && sections=("$@")
 build
 for s in "${sections[@]}"; do

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,6 +109,9 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 	err = db.retryTx(ctx, func(tx *sqlxTx) error {
 		clear(applied)
 		ts := now()
+		// The state changes first, then the events: the rollup rows every event updates are
+		// shared with the acceptance path and other nodes, so they are locked for as short a
+		// part of the transaction as possible.
 		for i, o := range outs {
 			r := o.Recipient
 			next := int64(0)
@@ -132,11 +136,15 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 					return fmt.Errorf("record outcome: %w", err)
 				}
 			}
-			if n == 0 {
+			applied[i] = n > 0
+		}
+		for i, o := range outs {
+			if !applied[i] {
 				continue
 			}
+			r := o.Recipient
 			ev := &Event{DomainID: r.DomainID, UserID: r.UserID, MessageID: r.MessageID, RecipientID: r.ID,
-				Type: o.State, Email: r.Email, Code: o.Code, Details: reply, CreatedAt: ts}
+				Type: o.State, Email: r.Email, Code: o.Code, Details: queueClip(o.Reply, 2000), CreatedAt: ts}
 			if err := InsertEvent(ctx, tx, ev, o.Tags); err != nil {
 				return err
 			}
@@ -145,7 +153,6 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 					return err
 				}
 			}
-			applied[i] = true
 		}
 		return nil
 	})
@@ -389,13 +396,18 @@ func isUndelivered(s string) bool {
 // AllStates lists every recipient state, in queue order.
 var AllStates = []string{StateScheduled, StateQueued, StateSending, StateDeferred, StateDelivered, StateBounced, StateFailed, StateCancelled}
 
-// retryTx runs fn in a transaction, again (up to three times) when MySQL reports a deadlock
-// or a lock wait timeout: concurrent upserts of the same rollup row on several nodes can
-// deadlock, and the loser must simply run again.
+// retryTx runs fn in a queue transaction, again (up to three times) when MySQL reports a
+// deadlock or a lock wait timeout: concurrent upserts of the same rollup row on several nodes
+// can deadlock, and the loser must simply run again.
+//
+// On MySQL the transaction is READ COMMITTED: its locking reads and updates take no gap
+// locks, and an UPDATE passes over rows other transactions are inserting (semi-consistent
+// reads) instead of waiting for them, so claims never block or deadlock the acceptance
+// path's inserts into the same index ranges.
 func (db *DB) retryTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
 	var err error
 	for try := 0; try < 4; try++ {
-		if err = db.Tx(ctx, fn); err == nil || !queueRetryable(err) {
+		if err = db.queueTx(ctx, fn); err == nil || !queueRetryable(err) {
 			return err
 		}
 		select {
@@ -405,6 +417,25 @@ func (db *DB) retryTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
 		}
 	}
 	return err
+}
+
+func (db *DB) queueTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
+	var opts *sql.TxOptions
+	if db.Dialect == MySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	tx, err := db.w.BeginTxx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 func queueRetryable(err error) bool {

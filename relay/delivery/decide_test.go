@@ -73,7 +73,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := Decide(tc.r, []string{"t"}, tc.res, now, cfg)
+			o := Decide(tc.r, tc.r.CreatedAt, []string{"t"}, tc.res, now, cfg)
 			if o.State != tc.state || o.Suppress != tc.suppress || o.Code != tc.code {
 				t.Fatalf("got state %q suppress %q code %d, want %q %q %d", o.State, o.Suppress, o.Code, tc.state, tc.suppress, tc.code)
 			}
@@ -112,5 +112,19 @@ func TestGroupRows(t *testing.T) {
 	want := "[[1 3] [2] [4] [5]]"
 	if s := fmt.Sprint(got); s != want {
 		t.Fatalf("groups %s, want %s", s, want)
+	}
+}
+
+// The lifetime of a scheduled message runs from its SendAt, not from its acceptance.
+func TestDecideLifetimeFromSendAt(t *testing.T) {
+	cfg := Config{RetryMin: time.Minute, RetryMax: time.Hour, QueueLifetime: 24 * time.Hour}
+	now := time.Unix(1_700_000_000, 0)
+	r := &storage.Recipient{Attempts: 1, CreatedAt: now.Add(-72 * time.Hour).Unix()}
+	res := outbound.Result{Code: 451, Class: outbound.Deferred}
+	if o := Decide(r, r.CreatedAt, nil, res, now, cfg); o.State != storage.StateFailed {
+		t.Fatalf("accepted 72h ago, unscheduled: %s", o.State)
+	}
+	if o := Decide(r, now.Add(-time.Hour).Unix(), nil, res, now, cfg); o.State != storage.StateDeferred {
+		t.Fatalf("scheduled for an hour ago: %s", o.State)
 	}
 }

@@ -256,8 +256,12 @@ func (e *Engine) claimer(jobs chan<- *group) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(e.runCtx, 30*time.Second)
+		t0 := time.Now()
 		rows, err := e.DB.ClaimDue(ctx, e.cfg.Owner, e.cfg.Batch, e.cfg.Lease, start)
 		cancel()
+		if len(rows) > 0 {
+			e.Log.Debug("delivery: claimed", "rows", len(rows), "took", time.Since(t0))
+		}
 		start++
 		if err != nil {
 			if !e.stopping() {
@@ -341,6 +345,8 @@ func (e *Engine) recorder() {
 func (e *Engine) flush(batch []storage.Outcome) {
 	var applied []bool
 	var err error
+	t0 := time.Now()
+	defer func() { e.Log.Debug("delivery: recorded", "outcomes", len(batch), "took", time.Since(t0)) }()
 	for try := 0; try < 3; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		applied, err = e.DB.RecordOutcomes(ctx, batch)
@@ -379,27 +385,26 @@ func (e *Engine) deliverGroup(g *group) {
 		e.finishAll(g, nil, temp("4.3.0", "temporary local problem loading the message"))
 		return
 	}
-	tags := msg.TagList()
 	dom, err := e.DB.DomainByID(ctx, msg.DomainID, 0)
 	if errors.Is(err, storage.ErrNotFound) {
-		e.finishAll(g, tags, fail("5.3.0", "sender domain no longer exists"))
+		e.finishAll(g, msg, fail("5.3.0", "sender domain no longer exists"))
 		return
 	}
 	if err != nil {
 		e.Log.Error("delivery: load domain", "domain", msg.DomainID, "err", err)
-		e.finishAll(g, tags, temp("4.3.0", "temporary local problem loading the sender domain"))
+		e.finishAll(g, msg, temp("4.3.0", "temporary local problem loading the sender domain"))
 		return
 	}
 	signer, err := e.signer(dom)
 	if err != nil {
 		e.Log.Error("delivery: DKIM key", "domain", dom.Name, "err", err)
-		e.finishAll(g, tags, temp("4.7.0", "the sender domain's DKIM key cannot be used"))
+		e.finishAll(g, msg, temp("4.7.0", "the sender domain's DKIM key cannot be used"))
 		return
 	}
 	kind, rt, err := e.route(ctx, msg.UserID)
 	if err != nil {
 		e.Log.Error("delivery: route", "user", msg.UserID, "err", err)
-		e.finishAll(g, tags, temp("4.3.0", "temporary local problem choosing the route"))
+		e.finishAll(g, msg, temp("4.3.0", "temporary local problem choosing the route"))
 		return
 	}
 	var signedOnce []byte
@@ -412,7 +417,7 @@ func (e *Engine) deliverGroup(g *group) {
 		if e.Transform != nil {
 			if data, err = e.Transform(ctx, msg, r, data); err != nil {
 				e.Log.Error("delivery: transform", "message", msg.UUID, "err", err)
-				e.finish(r, tags, temp("4.3.0", "temporary local problem preparing the message"))
+				e.finish(r, msg, temp("4.3.0", "temporary local problem preparing the message"))
 				continue
 			}
 			signed, err = signer.Sign(data)
@@ -424,11 +429,11 @@ func (e *Engine) deliverGroup(g *group) {
 		}
 		if err != nil {
 			e.Log.Error("delivery: sign", "message", msg.UUID, "err", err)
-			e.finish(r, tags, fail("5.6.0", "the message cannot be signed: "+err.Error()))
+			e.finish(r, msg, fail("5.6.0", "the message cannot be signed: "+err.Error()))
 			continue
 		}
 		if r.Email == "" || strings.ContainsAny(r.Email, "\r\n<> ") || domainOf(r.Email) == "" {
-			e.finish(r, tags, fail("5.1.3", "invalid recipient address"))
+			e.finish(r, msg, fail("5.1.3", "invalid recipient address"))
 			continue
 		}
 		env := outbound.Envelope{
@@ -440,7 +445,7 @@ func (e *Engine) deliverGroup(g *group) {
 		if !ok {
 			return
 		}
-		e.finish(r, tags, res)
+		e.finish(r, msg, res)
 	}
 }
 
@@ -483,22 +488,27 @@ func (e *Engine) attempt(ctx context.Context, kind string, rt *outbound.Route, r
 	return res[0], true
 }
 
-func (e *Engine) finishAll(g *group, tags []string, res outbound.Result) {
+func (e *Engine) finishAll(g *group, msg *storage.Message, res outbound.Result) {
 	for _, r := range g.rcpts {
-		e.finish(r, tags, res)
+		e.finish(r, msg, res)
 	}
 }
 
-// finish turns a result into the row's outcome and hands it to the recorder.
-func (e *Engine) finish(r *storage.Recipient, tags []string, res outbound.Result) {
-	e.record(Decide(r, tags, res, time.Now(), e.cfg))
+// finish turns a result into the row's outcome and hands it to the recorder. The queue
+// lifetime runs from acceptance, or from SendAt for a scheduled message.
+func (e *Engine) finish(r *storage.Recipient, msg *storage.Message, res outbound.Result) {
+	queuedAt, tags := r.CreatedAt, []string(nil)
+	if msg != nil {
+		queuedAt, tags = max(r.CreatedAt, msg.SendAt), msg.TagList()
+	}
+	e.record(Decide(r, queuedAt, tags, res, time.Now(), e.cfg))
 }
 
 // Decide maps one attempt's result onto the recipient's next state: 2xx delivered; 5xx
 // bounced (hard bounces suppress the address); anything else deferred with exponential
 // backoff (or the server's own "try again in" hint), or failed once the recipient has been
-// queued for longer than the queue lifetime.
-func Decide(r *storage.Recipient, tags []string, res outbound.Result, now time.Time, cfg Config) storage.Outcome {
+// queued (since queuedAt, unix seconds) for longer than the queue lifetime.
+func Decide(r *storage.Recipient, queuedAt int64, tags []string, res outbound.Result, now time.Time, cfg Config) storage.Outcome {
 	cfg = cfg.withDefaults()
 	o := storage.Outcome{Recipient: r, Tags: tags, Code: res.Code, Reply: ReplyText(res)}
 	switch res.Class {
@@ -510,7 +520,7 @@ func Decide(r *storage.Recipient, tags []string, res outbound.Result, now time.T
 			o.Suppress = storage.SuppressHardBounce
 		}
 	default:
-		expiry := time.Unix(r.CreatedAt, 0).Add(cfg.QueueLifetime)
+		expiry := time.Unix(queuedAt, 0).Add(cfg.QueueLifetime)
 		if !now.Before(expiry) {
 			o.State = storage.StateFailed
 			o.Reply = "gave up after " + cfg.QueueLifetime.String() + ": " + o.Reply
