@@ -48,6 +48,7 @@ func (s *Server) setupDelivery() error {
 		}
 		eng.DefaultRelay = &rt
 	}
+	eng.GatewayRoute = s.App.GatewayRoute
 	eng.Metrics = s.Metrics
 	s.Delivery = eng
 	wake := s.App.Enqueued

@@ -399,3 +399,53 @@ func sendPlain(addr, rcpt string, raw []byte) error {
 	}
 	return c.Quit()
 }
+
+// A user's bound gateway takes the user's mail, with the gateway's credentials, instead of the
+// default relay; unbinding sends it back to the default relay.
+func TestBoundGatewayRoute(t *testing.T) {
+	d := startDelivery(t, nil)
+	ctx := context.Background()
+	gw := smtptest.Start(t, smtptest.Options{AuthUsers: map[string]string{"gw-user": "gw-pass"}, AllowInsecureAuth: true})
+	host, port, _ := net.SplitHostPort(gw.Addr)
+	p, _ := strconv.Atoi(port)
+	sealed, err := d.Server.Keys.Encrypt([]byte("gw-pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &storage.Gateway{OwnerID: d.user.ID, Label: "own relay", Interface: "email", Provider: "smtp", Host: host, Port: p,
+		SSLPort: 465, Username: "gw-user", PasswordEnc: sealed, Encryption: "none", Enabled: true, TimeoutMS: 60000, ConnectTimeoutMS: 60000}
+	if err := d.Server.DB.CreateGateway(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Server.DB.BindGateway(ctx, d.user.ID, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	m := d.mustAccept("jane@dest.test")
+	if r := d.wait(m, 15*time.Second)["jane@dest.test"]; r.State != storage.StateDelivered {
+		t.Fatalf("row: %+v", r)
+	}
+	got := gw.WaitMessages(t, 1, 5*time.Second)
+	if got[0].AuthUser != "gw-user" || got[0].AuthPass != "gw-pass" || got[0].To[0] != "jane@dest.test" {
+		t.Fatalf("gateway got %+v", got[0])
+	}
+	if _, _, ok := bounce.ParseVERP(d.Server.Keys.Subkey("verp"), got[0].From); !ok {
+		t.Fatalf("gateway delivery without a VERP sender: %q", got[0].From)
+	}
+	if n := len(d.sink.Messages()); n != 0 {
+		t.Fatalf("the default relay got %d messages while a gateway was bound", n)
+	}
+	if err := d.Server.DB.UnbindGateway(ctx, d.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	m = d.mustAccept("joe@dest.test")
+	d.wait(m, 15*time.Second)
+	if sm := d.sink.WaitMessages(t, 1, 5*time.Second); sm[0].To[0] != "joe@dest.test" || len(gw.Messages()) != 1 {
+		t.Fatalf("after unbinding: default relay %d, gateway %d", len(sm), len(gw.Messages()))
+	}
+	body := string(d.Do("GET", "/metrics", nil, nil).Body)
+	for _, want := range []string{`gatewayd_delivery_attempt_seconds_count{route="gateway"} 1`, `gatewayd_delivery_attempt_seconds_count{route="relay"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+}
