@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Committer batches concurrent Enqueue calls into shared transactions (group commit), so
@@ -27,7 +28,9 @@ type commitJob struct {
 var ErrCommitterClosed = errors.New("committer closed")
 
 // NewCommitter starts the batching loops: one for SQLite (it has one writer), several for
-// MySQL (each commits its own batches concurrently).
+// MySQL, where a batch's time is mostly round trips rather than the commit, so batches in
+// flight together do better (their rollup updates take row locks in one order, so they wait
+// on each other but do not deadlock).
 func NewCommitter(db *DB, maxBatch int) *Committer {
 	if maxBatch <= 0 {
 		maxBatch = 256
@@ -104,11 +107,11 @@ func (c *Committer) commit(batch []*commitJob) {
 	}
 	// Commits are not cancelled by any one caller's context.
 	ctx := context.Background()
-	errs, err := c.db.Enqueue(ctx, envs)
+	errs, err := c.db.enqueueRetrying(ctx, envs)
 	if err != nil && len(batch) > 1 {
 		// One bad envelope must not fail the others: retry each alone.
 		for _, j := range batch {
-			e, err := c.db.Enqueue(ctx, []*Envelope{j.env})
+			e, err := c.db.enqueueRetrying(ctx, []*Envelope{j.env})
 			if err == nil {
 				err = e[0]
 			}
@@ -123,4 +126,19 @@ func (c *Committer) commit(batch []*commitJob) {
 			j.done <- errs[i]
 		}
 	}
+}
+
+// enqueueRetrying runs Enqueue again when MySQL chose the transaction as a deadlock victim
+// or a lock wait timed out: nothing of it was committed, so running it again is safe.
+func (db *DB) enqueueRetrying(ctx context.Context, envs []*Envelope) ([]error, error) {
+	var errs []error
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		errs, err = db.Enqueue(ctx, envs)
+		if !IsRetryable(err) {
+			return errs, err
+		}
+		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+	}
+	return errs, err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -120,8 +121,9 @@ type Envelope struct {
 func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
 	errs := make([]error, len(envs))
 	err := db.Tx(ctx, func(tx *sqlxTx) error {
+		acc := rollups{}
 		for i, env := range envs {
-			if err := enqueueOne(ctx, tx, env); err != nil {
+			if err := enqueueOne(ctx, tx, env, acc); err != nil {
 				if errors.Is(err, ErrLimit) {
 					errs[i] = err
 					continue
@@ -129,7 +131,7 @@ func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
 				return err
 			}
 		}
-		return nil
+		return acc.apply(ctx, tx)
 	})
 	return errs, err
 }
@@ -142,7 +144,7 @@ func DayOf(unix int64) int {
 	return t.Year()*10000 + int(t.Month())*100 + t.Day()
 }
 
-func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope) error {
+func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) error {
 	m := env.Message
 	ts := now()
 	n := int64(len(env.Recipients))
@@ -153,7 +155,8 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope) error {
 		if err != nil && notFound(err) != ErrNotFound {
 			return err
 		}
-		if sent+n > env.MonthlyLimit {
+		// Envelopes earlier in this batch count too: their usage is applied at commit.
+		if sent+acc[rollupKey{table: "user_usage", id: m.UserID, period: month, col: "sent"}]+n > env.MonthlyLimit {
 			return ErrLimit
 		}
 	}
@@ -191,14 +194,12 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope) error {
 		}
 		ev := &Event{DomainID: m.DomainID, UserID: m.UserID, MessageID: m.ID, RecipientID: r.ID, Type: EventAccepted,
 			Email: r.Email, CreatedAt: ts}
-		if err := InsertEvent(ctx, tx, ev, tags); err != nil {
+		if err := insertEvent(ctx, tx, ev, tags, acc); err != nil {
 			return err
 		}
 	}
 	if n > 0 {
-		if err := upsertAdd(ctx, tx, "user_usage", []string{"user_id", "month"}, []any{m.UserID, month}, "sent", n); err != nil {
-			return err
-		}
+		acc[rollupKey{table: "user_usage", id: m.UserID, period: month, col: "sent"}] += n
 	}
 	return nil
 }
@@ -214,6 +215,15 @@ var eventColumn = map[string]string{
 // each of the message's tags) unless it is flagged as a bot. Every event goes through here so
 // rollups and anything hooked to events (webhook outbox) stay in the same transaction.
 func InsertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string) error {
+	acc := rollups{}
+	if err := insertEvent(ctx, tx, ev, tags, acc); err != nil {
+		return err
+	}
+	return acc.apply(ctx, tx)
+}
+
+// insertEvent writes the event row and its hooks, and adds its rollup counts to acc.
+func insertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string, acc rollups) error {
 	if ev.CreatedAt == 0 {
 		ev.CreatedAt = now()
 	}
@@ -235,9 +245,7 @@ func InsertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string) erro
 		if len(tag) > 191 {
 			tag = tag[:191]
 		}
-		if err := upsertAdd(ctx, tx, "stats_daily", []string{"domain_id", "day", "tag"}, []any{ev.DomainID, day, tag}, col, 1); err != nil {
-			return err
-		}
+		acc[rollupKey{table: "stats_daily", id: ev.DomainID, period: day, tag: tag, col: col}]++
 	}
 	for _, hook := range eventHooks {
 		if err := hook(ctx, tx, ev); err != nil {
@@ -250,6 +258,54 @@ func InsertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string) erro
 // eventHooks run inside the transaction of every event insert (the webhook outbox adds one
 // from its own file).
 var eventHooks []func(ctx context.Context, tx *sqlxTx, ev *Event) error
+
+// rollupKey names one counter: a stats_daily cell (domain, day, tag, column) or a
+// user_usage cell (user, month).
+type rollupKey struct {
+	table  string
+	id     int64
+	period int
+	tag    string
+	col    string
+}
+
+// rollups accumulates counter increments within a transaction so each cell is written once,
+// and always in the same order, whatever the batch: concurrent batches then wait on each
+// other's row locks instead of deadlocking.
+type rollups map[rollupKey]int64
+
+func (r rollups) apply(ctx context.Context, tx *sqlxTx) error {
+	keys := make([]rollupKey, 0, len(r))
+	for k := range r {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		switch {
+		case a.table != b.table:
+			return a.table < b.table
+		case a.id != b.id:
+			return a.id < b.id
+		case a.period != b.period:
+			return a.period < b.period
+		case a.tag != b.tag:
+			return a.tag < b.tag
+		}
+		return a.col < b.col
+	})
+	for _, k := range keys {
+		var err error
+		if k.table == "user_usage" {
+			err = upsertAdd(ctx, tx, k.table, []string{"user_id", "month"}, []any{k.id, k.period}, k.col, r[k])
+		} else {
+			err = upsertAdd(ctx, tx, k.table, []string{"domain_id", "day", "tag"}, []any{k.id, k.period, k.tag}, k.col, r[k])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // upsertAdd adds n to column col of the row keyed by keys, creating it at n.
 func upsertAdd(ctx context.Context, tx *sqlxTx, table string, keys []string, vals []any, col string, n int64) error {

@@ -99,3 +99,19 @@ func TestCommitterCommitsConcurrentEnvelopes(t *testing.T) {
 		t.Fatalf("usage %d, want %d", got, n)
 	}
 }
+
+// Within one batch, earlier envelopes count toward a later one's monthly limit.
+func TestEnqueueBatchCountsTowardLimit(t *testing.T) {
+	db := storagetest.Open(t)
+	u, d := seedDomain(t, db)
+	a := envelope(u, d, "33333333-3333-3333-3333-333333333333", `[]`, "a@r.test", "b@r.test")
+	b := envelope(u, d, "44444444-4444-4444-4444-444444444444", `[]`, "c@r.test", "d@r.test")
+	a.MonthlyLimit, b.MonthlyLimit = 3, 3
+	errs, err := db.Enqueue(context.Background(), []*storage.Envelope{a, b})
+	if err != nil || errs[0] != nil || !errors.Is(errs[1], storage.ErrLimit) {
+		t.Fatalf("err %v, per envelope %v", err, errs)
+	}
+	if got, _ := db.MonthlyUsage(context.Background(), u.ID); got != 2 {
+		t.Fatalf("usage %d, want 2", got)
+	}
+}
