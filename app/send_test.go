@@ -259,7 +259,8 @@ func TestSendRateLimit(t *testing.T) {
 	messageID(t, s.v1(basic()))
 	messageID(t, s.v1(basic()))
 	r := s.v1(basic())
-	if c := errorCodes(t, r); r.Status != 200 || c[0] != 429 || r.Header.Get("Retry-After") == "" {
+	if c := errorCodes(t, r); r.Status != 200 || c[0] != 429 || r.Header.Get("Retry-After") == "" ||
+		!bytes.Contains(r.Body, []byte(`"Message":"Email send rate limit exceeded"`)) {
 		t.Fatalf("third send: %d %v %s", r.Status, r.Header, r.Body)
 	}
 	r = e.Do("POST", "/rest/email", http.Header{"Authorization": {"Token " + s.key}, "Content-Type": {"application/json"}},

@@ -66,9 +66,10 @@ const (
 func (a *App) registerSend(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.sendemail", Auth: dispatcher.AuthSender, RateLimited: true,
-		AuthMissing: dispatcher.Fail(dispatcher.KindAuth, sendMissingKey, "Missing SenderAPIKey"),
-		AuthInvalid: dispatcher.Fail(dispatcher.KindAuth, sendBadKey, "Invalid SenderAPIKey"),
-		Handler:     a.sendEmail,
+		RateLimitMessage: "Email send rate limit exceeded",
+		AuthMissing:      dispatcher.Fail(dispatcher.KindAuth, sendMissingKey, "Missing SenderAPIKey"),
+		AuthInvalid:      dispatcher.Fail(dispatcher.KindAuth, sendBadKey, "Invalid SenderAPIKey"),
+		Handler:          a.sendEmail,
 	})
 	a.registerGatewayAPI(r)
 }

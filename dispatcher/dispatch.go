@@ -54,6 +54,9 @@ func (d *Dispatcher) Call(ctx context.Context, name string, creds Credentials, p
 	if cmd.RateLimited && d.limiter != nil {
 		if wait, ok := d.limiter.Allow(p.RateKey); !ok {
 			e := *errRateLimit
+			if cmd.RateLimitMessage != "" {
+				e.Issues = []Issue{{Code: 429, Message: cmd.RateLimitMessage}}
+			}
 			e.RetryAfter = wait
 			return nil, &e
 		}

@@ -66,6 +66,8 @@ type Command struct {
 	Handler    Handler
 	// RateLimited commands spend a token of the caller's bucket (GATEWAY_RATE_LIMIT).
 	RateLimited bool
+	// RateLimitMessage replaces "Too many requests" where a document words it otherwise.
+	RateLimitMessage string
 	// AuthMissing and AuthInvalid override the default authentication errors (99998), for
 	// commands whose documents give their own codes (the v1 routes: 1 and 13).
 	AuthMissing, AuthInvalid *Error
