@@ -144,7 +144,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if err := s.StartDelivery(); err != nil {
 		ln.Close()
-		return err
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return errors.Join(err, s.StopRelay(sctx))
 	}
 	s.StartWebhooks()
 	var wg sync.WaitGroup
