@@ -10,28 +10,18 @@ import (
 	"gatewayd/webhooks"
 )
 
-// Canonical event types, as stored and as the v1 API names them.
+// Canonical event types, as stored and as the v1 API names them (storage owns the list).
 const (
-	EventAccepted     = "accepted"
-	EventDelivered    = "delivered"
-	EventDeferred     = "deferred"
-	EventBounced      = "bounced"
-	EventFailed       = "failed"
-	EventOpened       = "opened"
-	EventClicked      = "clicked"
-	EventUnsubscribed = "unsubscribed"
-	EventComplained   = "complained"
+	EventAccepted     = storage.EventAccepted
+	EventDelivered    = storage.EventDelivered
+	EventDeferred     = storage.EventDeferred
+	EventBounced      = storage.EventBounced
+	EventFailed       = storage.EventFailed
+	EventOpened       = storage.EventOpened
+	EventClicked      = storage.EventClicked
+	EventUnsubscribed = storage.EventUnsubscribed
+	EventComplained   = storage.EventComplained
 )
-
-// legacyNames are the api.php names of the events that have one.
-var legacyNames = map[string]string{
-	EventDelivered:    "delivery",
-	EventBounced:      "bounce",
-	EventOpened:       "open",
-	EventClicked:      "click",
-	EventUnsubscribed: "unsubscribe",
-	EventComplained:   "complaint",
-}
 
 // eventTypes maps every accepted spelling (legacy and v1, lower case) to the canonical type.
 var eventTypes = func() map[string]string {
@@ -40,17 +30,11 @@ var eventTypes = func() map[string]string {
 		EventOpened, EventClicked, EventUnsubscribed, EventComplained} {
 		m[e] = e
 	}
-	for canon, legacy := range legacyNames {
+	for canon, legacy := range storage.LegacyEventNames {
 		m[legacy] = canon
 	}
 	return m
 }()
-
-// webhookEvents are the event types a webhook may be registered for.
-var webhookEvents = map[string]bool{
-	EventDelivered: true, EventBounced: true, EventOpened: true,
-	EventClicked: true, EventUnsubscribed: true, EventComplained: true,
-}
 
 // EventType maps an event name of either vocabulary (legacy: delivery, bounce, open, click,
 // unsubscribe, complaint; v1: delivered, bounced, opened, clicked, unsubscribed, complained;
@@ -60,14 +44,8 @@ func EventType(name string) (canonical string, ok bool) {
 	return canonical, ok
 }
 
-// LegacyEventName is the api.php name of a canonical event type (delivered -> delivery);
-// types without a legacy name keep their own.
-func LegacyEventName(canonical string) string {
-	if l, ok := legacyNames[canonical]; ok {
-		return l
-	}
-	return canonical
-}
+// LegacyEventName is the api.php name of a canonical event type (delivered -> delivery).
+func LegacyEventName(canonical string) string { return storage.LegacyEventName(canonical) }
 
 // eventName renders a canonical type for a surface: v1 names on /api/v1, legacy on api.php.
 func eventName(req *dispatcher.Request, canonical string) string {
@@ -136,7 +114,7 @@ func (a *App) registerWebhooks(r *dispatcher.Registry) {
 func (a *App) webhookIssues(ctx context.Context, event, url string, eventCode int, eventMsg string, urlCode int) (string, []dispatcher.Issue) {
 	var issues []dispatcher.Issue
 	canon, ok := EventType(event)
-	if !ok || !webhookEvents[canon] {
+	if !ok || !storage.WebhookEvents[canon] {
 		issues = append(issues, dispatcher.Field("Event", eventCode, eventMsg))
 	}
 	pol := webhooks.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}

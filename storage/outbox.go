@@ -59,8 +59,8 @@ func init() {
 	domainChildren = append(domainChildren, "DELETE FROM outbox WHERE domain_id = ?")
 }
 
-// webhookEvents are the event types a domain webhook can subscribe to.
-var webhookEvents = map[string]bool{
+// WebhookEvents are the event types a domain webhook can subscribe to.
+var WebhookEvents = map[string]bool{
 	EventDelivered: true, EventBounced: true, EventOpened: true, EventClicked: true,
 	EventUnsubscribed: true, EventComplained: true,
 }
@@ -205,7 +205,7 @@ func Endpoint(raw string) string {
 // per webhook of the event's domain subscribed to its type, and one callback row when the
 // message has a callback_url and the event has a GatewayAPI status.
 func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
-	wantWebhooks := webhookEvents[ev.Type]
+	wantWebhooks := WebhookEvents[ev.Type]
 	status := CallbackStatus(ev)
 	if !wantWebhooks && status == "" {
 		return nil
