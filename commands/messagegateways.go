@@ -65,20 +65,13 @@ func (a *App) registerMessageGateways(r *dispatcher.Registry) {
 // messageGatewayView is a gateway as Tenevo shows it (never the password). security is "ssl"
 // for implicit TLS, "tls" for required STARTTLS, null when unset (STARTTLS when offered).
 func messageGatewayView(g *storage.Gateway) gwObject {
-	var sec any
-	switch g.Encryption {
-	case EncryptionSSL:
-		sec = "ssl"
-	case EncryptionTLS:
-		sec = "tls"
-	}
 	methods := make([]gwObject, 0, len(g.Methods))
 	for _, m := range g.Methods {
 		methods = append(methods, methodView(m))
 	}
 	return gwObject{
 		{"id", g.ID}, {"interface", g.Interface}, {"name", g.Label}, {"server", g.Host},
-		{"port", gwConnectPort(g)}, {"security", sec}, {"username", g.Username},
+		{"port", gwConnectPort(g)}, {"security", restEncryption(g)}, {"username", g.Username},
 		{"methods", methods}, {"trust_all_hosts", g.TrustAllHosts},
 	}
 }

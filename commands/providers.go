@@ -68,20 +68,25 @@ func (a *App) registerProviders(r *dispatcher.Registry) {
 	}
 }
 
+// restEncryption is a gateway's encryption as B2Core and Tenevo spell it: "ssl" for
+// implicit TLS, "tls" for required STARTTLS, null otherwise (STARTTLS when offered, or none).
+func restEncryption(g *storage.Gateway) any {
+	switch g.Encryption {
+	case EncryptionSSL:
+		return "ssl"
+	case EncryptionTLS:
+		return "tls"
+	}
+	return nil
+}
+
 // providerView is a gateway as B2Core shows a provider (never the password). encryption is
 // "ssl" for implicit TLS, "tls" for required STARTTLS, null otherwise.
 func providerView(g *storage.Gateway) gwObject {
-	var enc any
-	switch g.Encryption {
-	case EncryptionSSL:
-		enc = "ssl"
-	case EncryptionTLS:
-		enc = "tls"
-	}
 	return gwObject{
 		{"id", g.ID}, {"caption", g.Label}, {"driver", g.Provider}, {"host", g.Host},
 		{"port", gwConnectPort(g)}, {"username", g.Username}, {"sendFrom", g.FromAddress},
-		{"sendFromName", g.FromName}, {"encryption", enc}, {"isEnabled", g.Enabled},
+		{"sendFromName", g.FromName}, {"encryption", restEncryption(g)}, {"isEnabled", g.Enabled},
 		{"trustAllHosts", g.TrustAllHosts},
 	}
 }
