@@ -34,6 +34,11 @@ func (s *Server) setupEvents() {
 	if s.Delivery != nil {
 		s.Delivery.Transform = s.Tracker.Transform
 	}
+	if s.MX != nil {
+		// The MX listener takes the mailto: form of List-Unsubscribe, so offer it.
+		s.MX.Unsubscribe = s.Tracker
+		s.Tracker.Mailto = true
+	}
 	if s.Metrics != nil {
 		s.Metrics.SetWebhookBacklog(func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -98,6 +98,12 @@ func UnsubscribeMailbox(s *tracking.Signer, recipientID int64, d *storage.Sender
 	return "unsubscribe+" + s.Token(tracking.Claim{Kind: tracking.Unsubscribe, RecipientID: recipientID}) + "@" + d.ReturnPathDomain()
 }
 
+// ValidUnsubscribeToken reports whether token is a genuine unsubscribe token.
+func (t *Tracker) ValidUnsubscribeToken(token string) bool {
+	_, err := t.Signer.ParseKind(token, tracking.Unsubscribe)
+	return err == nil
+}
+
 // UnsubscribeToken unsubscribes the recipient of an unsubscribe token (the mailto: form of
 // List-Unsubscribe, received by the MX listener).
 func (t *Tracker) UnsubscribeToken(ctx context.Context, token string) error {

@@ -37,11 +37,23 @@ type Config struct {
 	VERPKey  []byte      // the delivery engine's VERP key
 }
 
+// Unsubscriber handles the mailto: form of List-Unsubscribe: mail to
+// unsubscribe+<token>@<return-path domain>.
+type Unsubscriber interface {
+	// ValidUnsubscribeToken reports whether token is a genuine unsubscribe token.
+	ValidUnsubscribeToken(token string) bool
+	// UnsubscribeToken records the unsubscription (event and suppression).
+	UnsubscribeToken(ctx context.Context, token string) error
+}
+
 // Server is a running MX listener.
 type Server struct {
 	DB      *storage.DB
 	Metrics *metrics.Metrics // nil: not reported
 	Log     *slog.Logger
+	// Unsubscribe, when set, accepts unsubscribe+<token>@ addresses; otherwise they are
+	// refused like any unknown mailbox.
+	Unsubscribe Unsubscriber
 
 	cfg Config
 	srv *smtp.Server
@@ -136,9 +148,10 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 type session struct {
-	s       *Server
-	conn    *smtp.Conn
-	targets []target
+	s            *Server
+	conn         *smtp.Conn
+	targets      []target
+	unsubscribes []string // tokens of unsubscribe+ recipients
 }
 
 // target is one accepted RCPT: a recipient row we sent to.
@@ -151,7 +164,7 @@ var (
 	errTemporary  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
 )
 
-func (ss *session) Reset() { ss.targets = nil }
+func (ss *session) Reset() { ss.targets, ss.unsubscribes = nil, nil }
 func (ss *session) Logout() error {
 	ss.s.mu.Lock()
 	delete(ss.s.conns, ss.conn)
@@ -161,13 +174,30 @@ func (ss *session) Logout() error {
 
 // Mail accepts any sender: DSNs come from the null sender, complaints from anyone.
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	ss.targets = nil
+	ss.targets, ss.unsubscribes = nil, nil
 	return nil
+}
+
+// unsubscribeToken returns the token of an unsubscribe+<token>@<domain> address whose
+// domain is a return-path domain (bounces.<name>).
+func unsubscribeToken(addr string) (string, bool) {
+	local, domain, ok := strings.Cut(strings.Trim(strings.TrimSpace(addr), "<>"), "@")
+	if !ok || !strings.HasPrefix(strings.ToLower(local), "unsubscribe+") || !strings.HasPrefix(strings.ToLower(domain), "bounces.") {
+		return "", false
+	}
+	return local[len("unsubscribe+"):], true
 }
 
 // Rcpt accepts a valid VERP address of a recipient row whose sender domain's return-path
 // domain is the address's domain, and refuses everything else with 550 5.1.1.
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if tok, ok := unsubscribeToken(to); ok && ss.s.Unsubscribe != nil {
+		if !ss.s.Unsubscribe.ValidUnsubscribeToken(tok) {
+			return errNoSuchUser
+		}
+		ss.unsubscribes = append(ss.unsubscribes, tok)
+		return nil
+	}
 	id, domain, ok := bounce.ParseVERP(ss.s.cfg.VERPKey, to)
 	if !ok {
 		return errNoSuchUser
@@ -208,6 +238,13 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	for _, tok := range ss.unsubscribes {
+		if err := ss.s.Unsubscribe.UnsubscribeToken(ctx, tok); err != nil {
+			ss.s.Log.Error("mx: unsubscribe", "err", err)
+			return errTemporary
+		}
+		ss.s.Log.Info("mx: unsubscribed by mail")
+	}
 	for _, t := range ss.targets {
 		ir, kind, ok := Interpret(rep, t.row)
 		if !ok {
