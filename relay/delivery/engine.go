@@ -381,6 +381,9 @@ func (e *Engine) deliverGroup(g *group) {
 		return
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping hard: Stop releases the rows
+		}
 		e.Log.Error("delivery: load message", "message", g.messageID, "err", err)
 		e.finishAll(g, nil, temp("4.3.0", "temporary local problem loading the message"))
 		return
@@ -391,6 +394,9 @@ func (e *Engine) deliverGroup(g *group) {
 		return
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping hard: Stop releases the rows
+		}
 		e.Log.Error("delivery: load domain", "domain", msg.DomainID, "err", err)
 		e.finishAll(g, msg, temp("4.3.0", "temporary local problem loading the sender domain"))
 		return
@@ -403,6 +409,9 @@ func (e *Engine) deliverGroup(g *group) {
 	}
 	kind, rt, err := e.route(ctx, msg.UserID)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping hard: Stop releases the rows
+		}
 		e.Log.Error("delivery: route", "user", msg.UserID, "err", err)
 		e.finishAll(g, msg, temp("4.3.0", "temporary local problem choosing the route"))
 		return
