@@ -117,6 +117,10 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	}
 	cfg.ParseTime = false
 	cfg.Collation = "utf8mb4_unicode_ci"
+	// Interpolate parameters client-side: one round trip per statement instead of a
+	// server-side prepare, execute and close. The driver escapes correctly for utf8mb4 and
+	// refuses to interpolate for a character set it cannot escape.
+	cfg.InterpolateParams = true
 	cfg.Timeout = 10 * time.Second
 	cfg.ReadTimeout = 60 * time.Second
 	cfg.WriteTimeout = 60 * time.Second
