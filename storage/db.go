@@ -175,7 +175,12 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 
 // Tx runs fn in one write transaction, committing when fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sqlxTx) error) error {
-	tx, err := db.w.BeginTxx(ctx, nil)
+	return db.txWith(ctx, nil, fn)
+}
+
+// txWith is Tx with transaction options (an isolation level).
+func (db *DB) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlxTx) error) error {
+	tx, err := db.w.BeginTxx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // The delivery queue: workers claim due recipient rows under a lease, record one outcome per
@@ -407,7 +405,7 @@ var AllStates = []string{StateScheduled, StateQueued, StateSending, StateDeferre
 func (db *DB) retryTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
 	var err error
 	for try := 0; try < 4; try++ {
-		if err = db.queueTx(ctx, fn); err == nil || !queueRetryable(err) {
+		if err = db.queueTx(ctx, fn); err == nil || !IsRetryable(err) {
 			return err
 		}
 		select {
@@ -424,26 +422,7 @@ func (db *DB) queueTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
 	if db.Dialect == MySQL {
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
-	tx, err := db.w.BeginTxx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-func queueRetryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205
-	}
-	return false
+	return db.txWith(ctx, opts, fn)
 }
 
 func queueAffected(res interface{ RowsAffected() (int64, error) }, err error) (int64, error) {
