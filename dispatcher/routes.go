@@ -59,4 +59,7 @@ func (h *HTTP) Routes(e *echo.Echo) {
 	// Tracking, public behind signed tokens (package tracking, added through HTTP.Extra by
 	// app/events.go): GET /t/o/{token} open pixel, GET /t/c/{token} click redirect,
 	// GET /t/u/{token} unsubscribe page, POST /t/u/{token} unsubscribe (RFC 8058 one-click).
+
+	// Operations: GET /metrics, Prometheus (internal/metrics, added through HTTP.Extra by
+	// app/delivery.go); GET /healthz above.
 }
