@@ -170,6 +170,7 @@ func startNode(t *testing.T, bin, dsn, name, sinkAddr string) *gatewayNode {
 		"GATEWAY_RETRY_MIN=1s", "GATEWAY_RETRY_MAX=2s",
 	}
 	n.cmd.Stdout, n.cmd.Stderr = lockedWriter{n}, lockedWriter{n}
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no node outlives a test binary that times out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

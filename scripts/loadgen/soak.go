@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -107,6 +108,14 @@ func cmdSoak(args []string) error {
 		return err
 	}
 	defer s.kill()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		s.kill()
+		fmt.Fprintln(os.Stderr, "soak: interrupted")
+		os.Exit(1)
+	}()
 	if err := s.setup(); err != nil {
 		return err
 	}
@@ -205,6 +214,8 @@ func (s *soak) start() error {
 	s.mu.Lock()
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = s.env
+	// gatewayd dies with loadgen, however loadgen ends (a script interrupted, a timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		s.mu.Unlock()
