@@ -22,7 +22,7 @@ import (
 
 // Sink is an SMTP server that counts every recipient of every message it accepts (after
 // DATA), remembers how often each address arrived, and can refuse (4xx at RCPT) or hold
-// new connections (no greeting) on request.
+// deliveries (no greeting for new connections, no answer to MAIL on open ones) on request.
 type Sink struct {
 	Addr string
 
@@ -108,7 +108,8 @@ func (s *Sink) Delay(d time.Duration) {
 	s.delay = d
 }
 
-// Hold makes new connections wait for their greeting until Hold(false).
+// Hold makes new connections wait for their greeting, and open ones at their next MAIL,
+// until Hold(false).
 func (s *Sink) Hold(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,9 +146,20 @@ type sinkSession struct {
 	to []string
 }
 
-func (ss *sinkSession) Reset()                               { ss.to = nil }
-func (ss *sinkSession) Logout() error                        { return nil }
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (ss *sinkSession) Reset()        { ss.to = nil }
+func (ss *sinkSession) Logout() error { return nil }
+
+// Mail waits while the sink holds: connections opened before the hold (a client's pool) stall
+// at their next transaction, so nothing at all is delivered while the sink holds.
+func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	h := ss.s.hold
+	ss.s.mu.Unlock()
+	if h != nil {
+		<-h
+	}
+	return nil
+}
 
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.s.mu.Lock()
