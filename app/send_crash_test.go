@@ -5,46 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"gatewayd/internal/testkit"
 	"gatewayd/relay/resolve/dnstest"
 	"gatewayd/secret"
 	"gatewayd/storage"
 	"gatewayd/storage/storagetest"
 )
-
-// buildGatewayd compiles the real binary into a temporary directory.
-func buildGatewayd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gatewayd")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "gatewayd/cmd/gatewayd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // Nothing acknowledged is lost by a crash: the real gatewayd serve takes sends from several
 // clients and is killed with SIGKILL right after the 25th 200; every acknowledged MessageID
@@ -54,7 +29,7 @@ func TestSendSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildGatewayd(t)
+	bin := testkit.BuildGatewayd(t)
 	dsn := storagetest.DSN(t)
 	secretHex := strings.Repeat("5a", 32)
 	ctx := context.Background()
@@ -83,7 +58,7 @@ func TestSendSurvivesKill(t *testing.T) {
 	db.Close()
 
 	dns := dnstest.Start(t) // delivery lookups stay on loopback
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = []string{

@@ -19,6 +19,7 @@ import (
 	"gatewayd/app"
 	"gatewayd/app/apptest"
 	"gatewayd/config"
+	"gatewayd/internal/testkit"
 	"gatewayd/storage"
 )
 
@@ -271,8 +272,8 @@ func TestRelaySMTPRelayCommand(t *testing.T) {
 // and that shutdown stops it.
 func TestRunServesSMTP(t *testing.T) {
 	cfg := apptest.Config(t)
-	cfg.HTTPAddr = freeAddr(t)
-	cfg.SMTPAddrs = []string{freeAddr(t)}
+	cfg.HTTPAddr = testkit.FreeAddr(t)
+	cfg.SMTPAddrs = []string{testkit.FreeAddr(t)}
 	cfg.SMTPTLSAddrs = nil
 	s, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(discard{}, nil)), func(s *app.Server) {
 		s.App.NewDKIMKey = apptest.DKIMKey
@@ -314,13 +315,3 @@ func TestRunServesSMTP(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"gatewayd/internal/testkit"
 	"gatewayd/relay/delivery/deliverytest"
 	"gatewayd/secret"
 	"gatewayd/storage"
@@ -45,7 +45,7 @@ func TestTwoNodes(t *testing.T) {
 		total = v
 	}
 	first := total * 2 / 3
-	bin := twoNodesBuild(t)
+	bin := testkit.BuildGatewayd(t)
 	dsn := storagetest.DSN(t)
 	ctx := context.Background()
 
@@ -137,26 +137,9 @@ type gatewayNode struct {
 	mu     sync.Mutex
 }
 
-func twoNodesBuild(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gatewayd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "gatewayd/cmd/gatewayd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func startNode(t *testing.T, bin, dsn, name, sinkAddr string) *gatewayNode {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
 	n := &gatewayNode{name: name, url: "http://" + addr, log: &bytes.Buffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(bin, "serve")

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 
 	"gatewayd/app"
 	"gatewayd/config"
-	"gatewayd/relay/dkim"
+	"gatewayd/internal/testkit"
 	"gatewayd/relay/resolve/dnstest"
 	"gatewayd/storage/storagetest"
 )
@@ -39,18 +38,8 @@ type Env struct {
 	Cfg    *config.Config
 }
 
-var (
-	keyOnce sync.Once
-	keyPriv []byte
-	keyPub  string
-	keyErr  error
-)
-
-// DKIMKey returns one 2048-bit key per test binary (making one takes a while).
-func DKIMKey() ([]byte, string, error) {
-	keyOnce.Do(func() { keyPriv, keyPub, keyErr = dkim.GenerateKey() })
-	return keyPriv, keyPub, keyErr
-}
+// DKIMKey returns one 2048-bit key per test binary.
+var DKIMKey = testkit.DKIMKey
 
 // Config returns the configuration of a test server; callers may change it before Start.
 func Config(t testing.TB) *config.Config {

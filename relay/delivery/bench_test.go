@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"gatewayd/internal/testkit"
 	"gatewayd/relay/delivery/deliverytest"
 	"gatewayd/storage"
 	"gatewayd/storage/storagetest"
@@ -38,7 +38,7 @@ func BenchmarkQueueDrain(b *testing.B) {
 	workers := envInt("BENCH_DELIVERY_WORKERS", 16)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		bin := buildServer(b)
+		bin := testkit.BuildGatewayd(b)
 		dsn := storagetest.DSN(b)
 		ctx := context.Background()
 		db, err := storage.Open(ctx, dsn)
@@ -62,7 +62,7 @@ func BenchmarkQueueDrain(b *testing.B) {
 
 		sink := startCountingSink(b)
 		dir := b.TempDir()
-		httpAddr := freeAddr(b)
+		httpAddr := testkit.FreeAddr(b)
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = []string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
@@ -161,28 +161,6 @@ func httpReady(addr string) bool {
 	}
 	r.Body.Close()
 	return r.StatusCode == 200
-}
-
-func buildServer(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gatewayd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "gatewayd/cmd/gatewayd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // countingSink is an SMTP server that keeps only how often each recipient arrived.

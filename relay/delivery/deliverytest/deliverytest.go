@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"gatewayd/internal/testkit"
 	"gatewayd/relay/dkim"
 	"gatewayd/secret"
 	"gatewayd/storage"
@@ -23,18 +24,8 @@ import (
 // SecretHex is the server key of every fixture.
 var SecretHex = strings.Repeat("cd", 32)
 
-var (
-	keyOnce sync.Once
-	keyPriv []byte
-	keyPub  string
-	keyErr  error
-)
-
 // DKIMKey returns one 2048-bit key per test binary.
-func DKIMKey() ([]byte, string, error) {
-	keyOnce.Do(func() { keyPriv, keyPub, keyErr = dkim.GenerateKey() })
-	return keyPriv, keyPub, keyErr
-}
+var DKIMKey = testkit.DKIMKey
 
 // Keys returns the fixtures' keyring.
 func Keys(t testing.TB) *secret.Keyring {
