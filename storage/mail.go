@@ -103,6 +103,9 @@ type Event struct {
 	IP          string `db:"ip"`
 	Bot         bool   `db:"bot"`
 	CreatedAt   int64  `db:"created_at"`
+	// message, when the writer has the event's message row at hand (acceptance), spares
+	// the event hooks from reading it back.
+	message *Message
 }
 
 // Envelope is a message with its recipients, as accepted: the unit of Enqueue.
@@ -193,7 +196,7 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) err
 			return err
 		}
 		ev := &Event{DomainID: m.DomainID, UserID: m.UserID, MessageID: m.ID, RecipientID: r.ID, Type: EventAccepted,
-			Email: r.Email, CreatedAt: ts}
+			Email: r.Email, CreatedAt: ts, message: m}
 		if err := insertEvent(ctx, tx, ev, tags, acc); err != nil {
 			return err
 		}

@@ -225,7 +225,10 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 		return nil
 	}
 	var m outboxMessage
-	if ev.MessageID > 0 {
+	if msg := ev.message; msg != nil {
+		m = outboxMessage{ID: msg.ID, UUID: msg.UUID, MailFrom: msg.MailFrom, Subject: msg.Subject, Tags: msg.Tags,
+			CallbackURL: msg.CallbackURL, UserRef: msg.UserRef}
+	} else if ev.MessageID > 0 {
 		err := tx.GetContext(ctx, &m, "SELECT id, uuid, mail_from, subject, tags, callback_url, userref FROM messages WHERE id = ?", ev.MessageID)
 		if err != nil && notFound(err) != ErrNotFound {
 			return fmt.Errorf("outbox: message: %w", err)
