@@ -239,14 +239,11 @@ func cmdDomainApprove(args []string, stdout, stderr io.Writer, getenv func(strin
 		return errUsage
 	}
 	ctx := context.Background()
-	db, err := storage.Open(ctx, cfg.DB)
+	db, err := openMigrated(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	var ds []storage.SenderDomain
 	if *id != 0 {
 		d, err := db.DomainByID(ctx, *id, 0)
@@ -266,4 +263,18 @@ func cmdDomainApprove(args []string, stdout, stderr io.Writer, getenv func(strin
 		fmt.Fprintf(stdout, "domain %d (%s) is Enabled\n", d.ID, d.Name)
 	}
 	return nil
+}
+
+// openMigrated opens the database and brings its schema up to date, for the subcommands that
+// work on it directly.
+func openMigrated(ctx context.Context, dsn string) (*storage.DB, error) {
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }

@@ -78,14 +78,11 @@ func cmdQueue(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		return err
 	}
 	ctx := context.Background()
-	db, err := storage.Open(ctx, cfg.DB)
+	db, err := openMigrated(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	f, err := qf.filter(ctx, db)
 	if err != nil {
 		return err
