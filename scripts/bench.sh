@@ -20,6 +20,17 @@ trap cleanup EXIT
 
 build() { $GO build -o "$BIN" ./cmd/gatewayd; }
 
+# bench_dialects sets DIALECTS to the databases a section measures: SQLite, and MariaDB/MySQL
+# when something answers on 127.0.0.1:3306 (said so when not).
+bench_dialects() {
+  DIALECTS=(sqlite)
+  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    DIALECTS+=(mysql)
+  else
+    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
+  fi
+}
+
 # start_gatewayd NAME VAR=VALUE...: runs gatewayd serve on its own database in $WORK/NAME with
 # the given environment, waits for /healthz, and sets ADMIN, HTTP.
 start_gatewayd() {
@@ -114,15 +125,11 @@ PY
 # server behind httptest, no delivery workers), SEND_BENCHTIME (default 2s) per figure.
 bench_send() {
   local benchtime=${SEND_BENCHTIME:-2s} mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/}
-  local out=$WORK/send dialects=(sqlite)
+  local out=$WORK/send
   mkdir -p "$out"
   echo "== send: accepted sends per second, POST /api/v1/email (reference: GET /healthz)"
-  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
-    dialects+=(mysql)
-  else
-    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
-  fi
-  for d in "${dialects[@]}"; do
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
     local db=sqlite
     [ "$d" = mysql ] && db=$mysql
     if ! GATEWAY_TEST_DB=$db timeout 600 $GO test -count=1 -run '^$' -bench '^Benchmark(Send|Healthz)$' \
@@ -131,7 +138,7 @@ bench_send() {
       return 1
     fi
   done
-  python3 - "$out" "${dialects[@]}" <<'PY'
+  python3 - "$out" "${DIALECTS[@]}" <<'PY'
 import re, sys
 out, dialects = sys.argv[1], sys.argv[2:]
 line = re.compile(r'^Benchmark(Send|Healthz)/clients=(\d+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) (?:sends|req)/s')
@@ -160,15 +167,11 @@ PY
 # BenchmarkWebhookDispatch and BenchmarkDomainStats in app/, on SQLite and on MariaDB/MySQL
 # when it is reachable.
 bench_events() {
-  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/events dialects=(sqlite)
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/events
   mkdir -p "$out"
   echo "== events: webhook deliveries per second; domainstats latency over 1,000,000 events"
-  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
-    dialects+=(mysql)
-  else
-    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
-  fi
-  for d in "${dialects[@]}"; do
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
     local db=sqlite
     [ "$d" = mysql ] && db=$mysql
     if ! BENCH_WEBHOOK_EVENTS=${BENCH_WEBHOOK_EVENTS:-20000} GATEWAY_TEST_DB=$db timeout 600 $GO test -count=1 -run '^$' \
@@ -179,7 +182,7 @@ bench_events() {
       return 1
     fi
   done
-  python3 - "$out" "${dialects[@]}" <<'PY'
+  python3 - "$out" "${DIALECTS[@]}" <<'PY'
 import re, sys
 out, dialects = sys.argv[1], sys.argv[2:]
 wh = re.compile(r'^BenchmarkWebhookDispatch\S*\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) events\s+([\d.]+) events/s')
@@ -208,15 +211,11 @@ PY
 # for at most BENCH_QUEUE_SECONDS (default 120); reported: its peak RSS (VmHWM) and drain
 # rate. Workers: BENCH_DELIVERY_WORKERS (default 16). SQLite, and MariaDB/MySQL when reachable.
 bench_delivery() {
-  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/delivery dialects=(sqlite)
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/delivery
   mkdir -p "$out"
   echo "== delivery: accept-to-sink messages/s; peak RSS draining ${BENCH_QUEUE_MESSAGES:-100000} queued messages"
-  if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
-    dialects+=(mysql)
-  else
-    echo "   MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
-  fi
-  for d in "${dialects[@]}"; do
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
     local db=sqlite
     [ "$d" = mysql ] && db=$mysql
     if ! GATEWAY_TEST_DB=$db timeout 900 $GO test -count=1 -run '^$' -bench '^BenchmarkDeliveryEndToEnd$' \
@@ -227,7 +226,7 @@ bench_delivery() {
       return 1
     fi
   done
-  python3 - "$out" "${dialects[@]}" <<'PY'
+  python3 - "$out" "${DIALECTS[@]}" <<'PY'
 import re, sys
 out, dialects = sys.argv[1], sys.argv[2:]
 def metrics(line):
