@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"gatewayd/app/apptest"
 	"gatewayd/config"
 	"gatewayd/relay/outbound"
 	"gatewayd/relay/smtptest"
-	"gatewayd/storage"
+	"gatewayd/storage/storagetest"
 )
 
 // gwClient calls the gateway surfaces of one test server and remembers every response, so a
@@ -157,7 +154,10 @@ func TestGatewayPasswordsNeverShown(t *testing.T) {
 	}
 
 	// In the database: sealed, and the seal opens to the password last set.
-	raw := rawGatewayRows(t, env)
+	raw := string(storagetest.Dump(t, env.Cfg.DB, "gateways"))
+	if raw == "" {
+		t.Fatal("no gateway rows")
+	}
 	for _, pw := range passwords {
 		if strings.Contains(raw, pw) {
 			t.Fatalf("password %q stored in clear", pw)
@@ -187,60 +187,6 @@ func TestGatewayPasswordsNeverShown(t *testing.T) {
 			t.Fatalf("gateway %d: sealed password opens to %q (%v), want %q", id, plain, err, want)
 		}
 	}
-}
-
-// rawGatewayRows reads every column of every gateway row, as text, past the storage layer.
-func rawGatewayRows(t *testing.T, env *apptest.Env) string {
-	t.Helper()
-	var db *sql.DB
-	var err error
-	if dsn, ok := strings.CutPrefix(env.Cfg.DB, "sqlite://"); ok {
-		db, err = sql.Open("sqlite", "file:"+dsn+"?mode=ro")
-	} else {
-		cfg, cerr := storage.MySQLConfig(env.Cfg.DB)
-		if cerr != nil {
-			t.Fatal(cerr)
-		}
-		conn, cerr := mysql.NewConnector(cfg)
-		if cerr != nil {
-			t.Fatal(cerr)
-		}
-		db = sql.OpenDB(conn)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT * FROM gateways")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out strings.Builder
-	n := 0
-	for rows.Next() {
-		vals := make([]sql.RawBytes, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vals {
-			out.Write(v)
-			out.WriteByte('|')
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		t.Fatal("no gateway rows")
-	}
-	return out.String()
 }
 
 // TestGatewayRoute: the delivery engine's view of binding — GatewayRoute gives the bound

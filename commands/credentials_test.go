@@ -3,7 +3,6 @@ package commands_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net"
@@ -14,95 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"gatewayd/app/apptest"
 	"gatewayd/commands"
 	"gatewayd/config"
 	"gatewayd/secret"
-	"gatewayd/storage"
+	"gatewayd/storage/storagetest"
 )
-
-// rawDB opens the test server's database with database/sql, outside the storage package, so a
-// test can read every row of every table as it is on disk.
-func rawDB(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	var db *sql.DB
-	switch {
-	case strings.HasPrefix(dsn, "sqlite://"):
-		var err error
-		db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(dsn, "sqlite://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-	case strings.HasPrefix(dsn, "mysql://"):
-		cfg, err := storage.MySQLConfig(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db = sql.OpenDB(conn)
-	default:
-		t.Fatalf("unknown DSN %s", dsn)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// dumpDatabase returns every value of every row of every table, one blob.
-func dumpDatabase(t *testing.T, dsn string) []byte {
-	t.Helper()
-	db := rawDB(t, dsn)
-	q := "SHOW TABLES"
-	if strings.HasPrefix(dsn, "sqlite://") {
-		q = "SELECT name FROM sqlite_master WHERE type = 'table'"
-	}
-	rows, err := db.Query(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, name)
-	}
-	rows.Close()
-	var out bytes.Buffer
-	for _, table := range tables {
-		rows, err := db.Query("SELECT * FROM " + table)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]sql.RawBytes, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatalf("%s: %v", table, err)
-			}
-			out.WriteString(table + ":")
-			for _, v := range vals {
-				out.Write(v)
-				out.WriteByte('|')
-			}
-			out.WriteByte('\n')
-		}
-		rows.Close()
-	}
-	if !bytes.Contains(out.Bytes(), []byte("smtp_credentials:")) {
-		t.Fatalf("the dump has no smtp_credentials rows; tables: %v", tables)
-	}
-	return out.Bytes()
-}
 
 func str(t *testing.T, m map[string]any, path ...string) string {
 	t.Helper()
@@ -140,7 +56,7 @@ func TestSecretsAreNeverStoredInClear(t *testing.T) {
 	if !strings.HasPrefix(key, "eg_live_") || len(key) < 8+32 || len(pw1) < 24 || pw1 == pw2 || !strings.HasPrefix(whsec, "whsec_") {
 		t.Fatalf("unexpected secrets: key %q password %q/%q signing key %q", key, pw1, pw2, whsec)
 	}
-	dump := dumpDatabase(t, env.Cfg.DB)
+	dump := storagetest.Dump(t, env.Cfg.DB)
 	for name, s := range map[string]string{"API key": key, "rotated API key": key2, "SMTP password": pw1, "new SMTP password": pw2, "signing key": whsec} {
 		if bytes.Contains(dump, []byte(s)) {
 			t.Errorf("the %s %q is stored in clear", name, s)

@@ -3,7 +3,6 @@ package smtpd_test
 import (
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"gatewayd/app/apptest"
 	"gatewayd/relay/smtpd"
 	"gatewayd/storage"
+	"gatewayd/storage/storagetest"
 )
 
 // fixture is a whole gatewayd (apptest, on the dialect under test) with a submission server
@@ -120,34 +120,13 @@ func serverTLS(t testing.TB) *tls.Config {
 // of its own (what a look at the database would show).
 func (f *fixture) counts() (messages, recipients int) {
 	f.t.Helper()
-	db := rawDB(f.t, f.env.Cfg.DB)
+	db := storagetest.Raw(f.t, f.env.Cfg.DB)
 	for table, n := range map[string]*int{"messages": &messages, "recipients": &recipients} {
 		if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(n); err != nil {
 			f.t.Fatal(err)
 		}
 	}
 	return
-}
-
-func rawDB(t testing.TB, dsn string) *sql.DB {
-	t.Helper()
-	scheme, rest, _ := strings.Cut(dsn, "://")
-	var db *sql.DB
-	var err error
-	if scheme == "sqlite" {
-		db, err = sql.Open("sqlite", rest)
-	} else {
-		cfg, cerr := storage.MySQLConfig(dsn)
-		if cerr != nil {
-			t.Fatal(cerr)
-		}
-		db, err = sql.Open("mysql", cfg.FormatDSN())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 // client speaks raw SMTP.
