@@ -54,7 +54,7 @@ func trackedMessage(t *testing.T, env *apptest.Env, d int64) (m *storage.Message
 		t.Fatal(err)
 	}
 	for _, r := range []*storage.Recipient{jane, tom} {
-		out, err := env.Server.Tracker.Transform(ctx, m, r, m.Raw)
+		out, err := env.Server.Tracker.Transform(ctx, dom, m, r, m.Raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,14 +49,7 @@ func (t *Tracker) Handler() http.Handler {
 // the List-Unsubscribe headers (RFC 8058 one-click) and an unsubscribe link in the bodies. The
 // tracked URLs are stored with the message (messages.links) on first use. A message that
 // cannot be transformed is sent as it is (and logged): tracking never blocks delivery.
-func (t *Tracker) Transform(ctx context.Context, m *storage.Message, r *storage.Recipient, raw []byte) ([]byte, error) {
-	d, err := t.a.DB.DomainByID(ctx, m.DomainID, 0)
-	if err != nil {
-		if isNotFound(err) {
-			return raw, nil
-		}
-		return nil, fmt.Errorf("tracking: domain: %w", err)
-	}
+func (t *Tracker) Transform(ctx context.Context, d *storage.SenderDomain, m *storage.Message, r *storage.Recipient, raw []byte) ([]byte, error) {
 	o := tracking.MessageOptions{
 		Base: t.a.Cfg.PublicURL, Signer: t.Signer, RecipientID: r.ID,
 		Links: d.LinkTracking || m.TrackLinks, Opens: d.OpenTracking || m.TrackOpens, Unsubscribe: d.UnsubscribeLink,

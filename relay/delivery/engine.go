@@ -101,8 +101,9 @@ type Engine struct {
 	// GatewayRoute returns the route of the user's bound gateway (ok false: none bound).
 	GatewayRoute func(ctx context.Context, userID int64) (*outbound.Route, bool, error)
 	// Transform, when set, rewrites a message for one recipient before it is signed
-	// (tracking: link rewriting, open pixel, List-Unsubscribe headers).
-	Transform func(ctx context.Context, msg *storage.Message, rcpt *storage.Recipient, raw []byte) ([]byte, error)
+	// (tracking: link rewriting, open pixel, List-Unsubscribe headers). dom is the message's
+	// sender domain, already loaded for signing.
+	Transform func(ctx context.Context, dom *storage.SenderDomain, msg *storage.Message, rcpt *storage.Recipient, raw []byte) ([]byte, error)
 	Metrics   *metrics.Metrics // nil: not reported
 	Log       *slog.Logger
 
@@ -424,7 +425,7 @@ func (e *Engine) deliverGroup(g *group) {
 		data := msg.Raw
 		var signed []byte
 		if e.Transform != nil {
-			if data, err = e.Transform(ctx, msg, r, data); err != nil {
+			if data, err = e.Transform(ctx, dom, msg, r, data); err != nil {
 				e.Log.Error("delivery: transform", "message", msg.UUID, "err", err)
 				e.finish(r, msg, temp("4.3.0", "temporary local problem preparing the message"))
 				continue
