@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -113,7 +114,7 @@ func decodeMultipart(body []byte, boundary string, limit int64) (map[string]any,
 	if boundary == "" {
 		return nil, &BadJSONError{Err: errors.New("multipart body without boundary")}
 	}
-	r := multipartReader(body, boundary)
+	r := multipart.NewReader(bytes.NewReader(body), boundary)
 	form, err := r.ReadForm(limit)
 	if err != nil {
 		return nil, &BadJSONError{Err: fmt.Errorf("multipart body: %w", err)}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -417,7 +418,7 @@ func scalarString(v any) string {
 
 // RunDir replays every transcript matching pattern, each on a fresh server.
 func RunDir(t *testing.T, pattern string) {
-	files, err := filepathGlob(pattern)
+	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts match %s: %v", pattern, err)
 	}

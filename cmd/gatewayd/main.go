@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -257,7 +258,7 @@ func cmdDomainApprove(args []string, stdout, stderr io.Writer, getenv func(strin
 		return fmt.Errorf("domain %q: %w", *name, storage.ErrNotFound)
 	}
 	for _, d := range ds {
-		if err := db.SetDomainStatus(ctx, d.ID, storage.DomainEnabled, nowUnix()); err != nil {
+		if err := db.SetDomainStatus(ctx, d.ID, storage.DomainEnabled, time.Now().Unix()); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "domain %d (%s) is Enabled\n", d.ID, d.Name)

@@ -1,5 +1,0 @@
-package main
-
-import "time"
-
-func nowUnix() int64 { return time.Now().Unix() }
