@@ -15,8 +15,8 @@ import (
 
 	"gatewayd/commands/compose"
 	"gatewayd/dispatcher"
+	"gatewayd/internal/netpolicy"
 	"gatewayd/storage"
-	"gatewayd/webhooks"
 )
 
 // GatewayAPI error codes (the "code" of its error body, rendered as "0x%04X" by the
@@ -328,10 +328,10 @@ func (a *App) parseGatewayAPI(ctx context.Context, p dispatcher.Params, d *stora
 		gr.reply = []compose.Address{ra}
 	}
 	if gr.callbackURL != "" {
-		pol := webhooks.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}
+		pol := netpolicy.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}
 		if err := pol.ValidateURL(ctx, gr.callbackURL); err != nil {
 			reason := "invalid URL"
-			var ue *webhooks.URLError
+			var ue *netpolicy.Error
 			if errors.As(err, &ue) {
 				reason = ue.Reason
 			}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"gatewayd/config"
+	"gatewayd/internal/netpolicy"
 	"gatewayd/storage"
 	"gatewayd/webhooks"
 )
@@ -13,10 +14,10 @@ import (
 // policy checked again at connect time (GATEWAY_WEBHOOK_ALLOW_PRIVATE), the 15 s client with
 // no redirects, the webhook backoff bounds and the GatewayAPI callback schedule.
 func (a *App) WebhookDispatcher(owner string) *webhooks.Dispatcher {
-	pol := webhooks.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}
+	pol := netpolicy.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}
 	return webhooks.NewDispatcher(webhooks.Options{
 		Store:            &outboxStore{a: a},
-		Client:           pol.Client(webhooks.DefaultTimeout),
+		Client:           pol.HTTPClient(netpolicy.DefaultTimeout),
 		Owner:            owner,
 		Log:              a.Log,
 		RetryMin:         a.Cfg.WebhookRetryMin,

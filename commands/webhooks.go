@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gatewayd/dispatcher"
+	"gatewayd/internal/netpolicy"
 	"gatewayd/storage"
 	"gatewayd/webhooks"
 )
@@ -117,10 +118,10 @@ func (a *App) webhookIssues(ctx context.Context, event, url string, eventCode in
 	if !ok || !storage.WebhookEvents[canon] {
 		issues = append(issues, dispatcher.Field("Event", eventCode, eventMsg))
 	}
-	pol := webhooks.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}
+	pol := netpolicy.Policy{AllowPrivate: a.Cfg.WebhookAllowPrivate, LookupHost: a.Resolver.LookupHost}
 	if err := pol.ValidateURL(ctx, strings.TrimSpace(url)); err != nil {
 		reason := "invalid URL"
-		var ue *webhooks.URLError
+		var ue *netpolicy.Error
 		if errors.As(err, &ue) {
 			reason = ue.Reason
 		}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"gatewayd/internal/netpolicy"
 )
 
 // Delivery kinds.
@@ -89,7 +91,7 @@ var DefaultCallbackSchedule = []time.Duration{time.Minute, 2 * time.Minute, 6 * 
 // Options configure a Dispatcher. Zero values take the defaults noted.
 type Options struct {
 	Store  Store
-	Client *http.Client // Policy.Client(DefaultTimeout) for production
+	Client *http.Client // netpolicy.Policy.HTTPClient for production
 	Owner  string       // lease owner: unique per process
 	Log    *slog.Logger
 	// Workers is how many deliveries run at once (32); PerEndpoint how many of them may go to
@@ -177,7 +179,7 @@ func NewDispatcher(o Options) *Dispatcher {
 		o.Now = time.Now
 	}
 	if o.Client == nil {
-		o.Client = Policy{}.Client(DefaultTimeout)
+		o.Client = netpolicy.Policy{}.HTTPClient(netpolicy.DefaultTimeout)
 	}
 	return &Dispatcher{o: o, eps: map[string]*endpoint{}, wake: make(chan struct{}, 1)}
 }
@@ -418,7 +420,7 @@ func (d *Dispatcher) Attempt(ctx context.Context, j Delivery) Result {
 	res, err := d.o.Client.Do(req)
 	if err != nil {
 		msg := err.Error()
-		if errors.Is(err, ErrRefused) {
+		if errors.Is(err, netpolicy.ErrRefused) {
 			msg = "destination refused: " + msg
 		}
 		return d.retry(j, 0, msg, 0)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gatewayd/internal/netpolicy"
 )
 
 // memStore is an in-memory outbox.
@@ -129,7 +131,7 @@ func waitResults(t *testing.T, s *memStore, n int, within time.Duration) []Resul
 
 func start(t *testing.T, o Options) *Dispatcher {
 	t.Helper()
-	o.Client = Policy{AllowPrivate: true}.Client(5 * time.Second)
+	o.Client = netpolicy.Policy{AllowPrivate: true}.HTTPClient(5 * time.Second)
 	o.Poll = 20 * time.Millisecond
 	d := NewDispatcher(o)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,4 +1,4 @@
-package webhooks
+package netpolicy
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func testPolicy(allowPrivate bool) Policy {
 
 func TestValidateURLRefused(t *testing.T) {
 	cases := []struct {
-		url, reason string // reason: a substring the URLError must hold
+		url, reason string // reason: a substring the Error must hold
 	}{
 		// schemes and shape
 		{"", "empty"},
@@ -154,13 +154,13 @@ func TestValidateURLRefused(t *testing.T) {
 	p := testPolicy(false)
 	for _, c := range cases {
 		err := p.ValidateURL(context.Background(), c.url)
-		var ue *URLError
+		var ue *Error
 		if !errors.As(err, &ue) {
-			t.Errorf("ValidateURL(%q) = %v, want *URLError", c.url, err)
+			t.Errorf("ValidateURL(%q) = %v, want *Error", c.url, err)
 			continue
 		}
-		if ue.URL != c.url {
-			t.Errorf("ValidateURL(%q): URLError.URL = %q", c.url, ue.URL)
+		if ue.Target != c.url {
+			t.Errorf("ValidateURL(%q): Error.Target = %q", c.url, ue.Target)
 		}
 		if !strings.Contains(ue.Reason, c.reason) {
 			t.Errorf("ValidateURL(%q): reason %q, want it to contain %q", c.url, ue.Reason, c.reason)
@@ -265,5 +265,67 @@ func TestRefused(t *testing.T) {
 	}
 	if !Refused(netip.Addr{}) {
 		t.Error("Refused(zero Addr) = false, want true")
+	}
+}
+
+// TestLocalReason: the Local scope (direct-to-MX) refuses the host's own addresses, its link
+// and the metadata services in every spelling, and lets private networks through.
+func TestLocalReason(t *testing.T) {
+	for _, c := range []struct {
+		ip      string
+		refused bool
+	}{
+		{"127.0.0.1", true}, {"127.8.9.10", true}, {"::1", true}, {"0.0.0.0", true}, {"::", true},
+		{"0.1.2.3", true}, {"169.254.169.254", true}, {"169.254.1.1", true}, {"fe80::1", true},
+		{"fd00:ec2::254", true}, {"100.100.100.200", true},
+		{"::ffff:127.0.0.1", true}, {"::127.0.0.1", true}, {"64:ff9b::7f00:1", true},
+		{"2002:7f00:1::", true}, {"::ffff:169.254.169.254", true}, {"64:ff9b::a9fe:a9fe", true},
+		{"10.0.0.1", false}, {"192.168.1.1", false}, {"172.16.0.1", false}, {"100.64.0.1", false},
+		{"fd00::1", false}, {"8.8.8.8", false}, {"2606:4700:4700::1111", false}, {"::ffff:10.0.0.1", false},
+	} {
+		got := LocalReason(netip.MustParseAddr(c.ip)) != ""
+		if got != c.refused {
+			t.Errorf("LocalReason(%s) refused = %v, want %v", c.ip, got, c.refused)
+		}
+	}
+}
+
+// TestCheckHost: the registration check of a bare host (an SMTP gateway's) refuses every
+// spelling of a refused address and names that resolve to one, and accepts public ones.
+func TestCheckHost(t *testing.T) {
+	ctx := context.Background()
+	p := testPolicy(false)
+	for _, h := range []string{
+		"127.0.0.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.1", "[::1]", "::1",
+		"::ffff:127.0.0.1", "[::ffff:7f00:1]", "::127.0.0.1", "64:ff9b::127.0.0.1", "2002:7f00:1::",
+		"10.0.0.1", "012.0.0.1", "172.16.0.1", "192.168.0.1", "100.64.0.1", "169.254.169.254",
+		"0xa9fea9fe", "0.0.0.0", "0", "224.0.0.1", "fe80::1", "fd00::1",
+		"localhost", "LOCALHOST.", "foo.localhost", "metadata.google.internal",
+		"internal.example", "metadata.example", "mapped.example", "mixed.example",
+	} {
+		err := p.CheckHost(ctx, h)
+		var pe *Error
+		if !errors.As(err, &pe) || !errors.Is(err, ErrRefused) {
+			t.Errorf("CheckHost(%q) = %v, want a refusal", h, err)
+		}
+	}
+	if err := p.CheckHost(ctx, "example.com"); err != nil {
+		t.Errorf("CheckHost(example.com) = %v", err)
+	}
+	if err := p.CheckHost(ctx, "93.184.215.14"); err != nil {
+		t.Errorf("CheckHost(public literal) = %v", err)
+	}
+	if err := p.CheckHost(ctx, "nowhere.example"); err == nil || errors.Is(err, ErrRefused) {
+		t.Errorf("CheckHost(unresolvable) = %v, want a resolution failure", err)
+	}
+	if err := testPolicy(true).CheckHost(ctx, "127.0.0.1"); err != nil {
+		t.Errorf("AllowPrivate: CheckHost(127.0.0.1) = %v", err)
+	}
+	local := Policy{Local: true, LookupHost: p.LookupHost}
+	if err := local.CheckHost(ctx, "10.0.0.1"); err != nil {
+		t.Errorf("Local: CheckHost(10.0.0.1) = %v", err)
+	}
+	if err := local.CheckHost(ctx, "127.0.0.1"); !errors.Is(err, ErrRefused) {
+		t.Errorf("Local: CheckHost(127.0.0.1) = %v", err)
 	}
 }

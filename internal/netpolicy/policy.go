@@ -1,4 +1,4 @@
-package webhooks
+package netpolicy
 
 import (
 	"context"
@@ -21,47 +21,61 @@ const MaxURLLength = 2048
 const lookupTimeout = 5 * time.Second
 
 // ErrRefused is wrapped by every error that refuses a destination address,
-// at registration (inside *URLError) and at connect time (inside the error a
-// Client returns).
+// at registration (inside *Error) and at connect time (inside the error a
+// dial returns).
 var ErrRefused = errors.New("destination refused")
 
 // Policy decides which destinations may be called. The zero Policy refuses
 // private destinations and resolves names with net.DefaultResolver.
 type Policy struct {
-	// AllowPrivate (GATEWAY_WEBHOOK_ALLOW_PRIVATE=true) lifts the address
-	// and host name checks; the URL syntax checks still apply.
+	// AllowPrivate lifts the address and host name checks; the syntax
+	// checks still apply. GATEWAY_WEBHOOK_ALLOW_PRIVATE for webhooks and
+	// callbacks, GATEWAY_UPSTREAM_ALLOW_PRIVATE for tenants' SMTP gateways,
+	// GATEWAY_MX_ALLOW_LOCAL for direct-to-MX delivery.
 	AllowPrivate bool
-	// LookupHost resolves a host name to addresses, both in ValidateURL and
-	// when a Client connects. Nil means net.DefaultResolver.LookupHost.
+	// Local narrows the refused addresses to the gateway host's own, its
+	// link and the metadata services (LocalReason): direct-to-MX delivery,
+	// where mail hosts on private networks are legitimate. The zero value
+	// refuses every private range (Refused).
+	Local bool
+	// LookupHost resolves a host name to addresses, both in the
+	// registration checks and when a Client connects. Nil means
+	// net.DefaultResolver.LookupHost.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
-// URLError is the error ValidateURL returns. Reason is short and safe to show
-// to the customer who registered the URL.
-type URLError struct {
-	URL    string
+// reason names why ip is refused under p, or returns "".
+func (p Policy) reason(ip netip.Addr) string {
+	if p.Local {
+		return LocalReason(ip)
+	}
+	return refusedReason(ip)
+}
+
+// Error is the error ValidateURL and CheckHost return. Reason is short and
+// safe to show to the customer who named the destination.
+type Error struct {
+	Target string
 	Reason string
 	Err    error // the cause, if any: ErrRefused or a resolver error
 }
 
-func (e *URLError) Error() string {
+func (e *Error) Error() string {
 	if e.Err != nil && !errors.Is(e.Err, ErrRefused) {
-		return "webhook URL rejected: " + e.Reason + ": " + e.Err.Error()
+		return "destination rejected: " + e.Reason + ": " + e.Err.Error()
 	}
-	return "webhook URL rejected: " + e.Reason
+	return "destination rejected: " + e.Reason
 }
 
-func (e *URLError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // ValidateURL is the registration-time check of a webhook or callback URL:
 // the scheme is http or https; a host is present; there is no userinfo; the
-// port, if any, is 1..65535; and, unless AllowPrivate, the host is not a
-// refused name (localhost, *.localhost, cloud metadata names), and the host
-// (an IP literal in any spelling inet_aton accepts, or every address a name
-// resolves to) is not Refused. It returns a *URLError.
+// port, if any, is 1..65535; and the host passes CheckHost. It returns an
+// *Error.
 func (p Policy) ValidateURL(ctx context.Context, raw string) error {
 	fail := func(reason string, err error) error {
-		return &URLError{URL: raw, Reason: reason, Err: err}
+		return &Error{Target: raw, Reason: reason, Err: err}
 	}
 	if raw == "" {
 		return fail("URL is empty", nil)
@@ -91,7 +105,24 @@ func (p Policy) ValidateURL(ctx context.Context, raw string) error {
 			return fail("port must be between 1 and 65535", nil)
 		}
 	}
-	h, err := parseHost(u.Hostname())
+	if err := p.CheckHost(ctx, u.Hostname()); err != nil {
+		err.(*Error).Target = raw
+		return err
+	}
+	return nil
+}
+
+// CheckHost is the registration-time check of a host a tenant names (an SMTP
+// gateway's host, a URL's host): it parses as an IP address (IPv6, or IPv4
+// in any spelling inet_aton accepts) or a DNS name, and, unless
+// AllowPrivate, it is not a refused name (localhost, *.localhost, cloud
+// metadata names), and the address (or every address the name resolves to)
+// is not refused under p. It returns an *Error.
+func (p Policy) CheckHost(ctx context.Context, hostname string) error {
+	fail := func(reason string, err error) error {
+		return &Error{Target: hostname, Reason: reason, Err: err}
+	}
+	h, err := parseHost(strings.TrimSuffix(strings.TrimPrefix(hostname, "["), "]"))
 	if err != nil {
 		return fail(err.Error(), nil)
 	}
@@ -99,7 +130,7 @@ func (p Policy) ValidateURL(ctx context.Context, raw string) error {
 		return nil
 	}
 	if h.isIP {
-		if r := refusedReason(h.addr); r != "" {
+		if r := p.reason(h.addr); r != "" {
 			return fail("address "+h.addr.String()+" is "+r, ErrRefused)
 		}
 		return nil
@@ -112,7 +143,7 @@ func (p Policy) ValidateURL(ctx context.Context, raw string) error {
 		return fail("host "+h.name+" does not resolve", err)
 	}
 	for _, a := range addrs {
-		if r := refusedReason(a); r != "" {
+		if r := p.reason(a); r != "" {
 			return fail("host "+h.name+" resolves to "+a.String()+", which is "+r, ErrRefused)
 		}
 	}
@@ -182,7 +213,7 @@ func parseHost(s string) (host, error) {
 	}
 	name = strings.TrimSuffix(name, ".")
 	if name == "" {
-		return host{}, errors.New("URL has no host")
+		return host{}, errors.New("no host")
 	}
 	if a, numeric, err := parseIPv4(name); numeric {
 		if err != nil {

@@ -1,4 +1,4 @@
-package webhooks
+package netpolicy
 
 import (
 	"context"
@@ -68,7 +68,7 @@ func TestClientRefusesRebindingAtConnect(t *testing.T) {
 	if err := p.ValidateURL(context.Background(), u); err != nil {
 		t.Fatalf("ValidateURL(%q) at registration = %v, want nil", u, err)
 	}
-	resp, err := p.Client(5*time.Second).Post(u, "application/json", strings.NewReader(`{}`))
+	resp, err := p.HTTPClient(5*time.Second).Post(u, "application/json", strings.NewReader(`{}`))
 	if err == nil {
 		resp.Body.Close()
 		t.Fatalf("POST %s succeeded with status %d, want a refusal", u, resp.StatusCode)
@@ -87,7 +87,7 @@ func TestClientRefusesRebindingAtConnect(t *testing.T) {
 func TestClientRefusesLiteralsAndNames(t *testing.T) {
 	srv := newHookServer(t)
 	p := Policy{LookupHost: stubLookup(nil)}
-	c := p.Client(5 * time.Second)
+	c := p.HTTPClient(5 * time.Second)
 	for _, u := range []string{
 		"http://127.0.0.1:" + srv.port + "/hook",
 		"http://0x7f.0.0.1:" + srv.port + "/hook",
@@ -112,7 +112,7 @@ func TestClientRefusesLiteralsAndNames(t *testing.T) {
 func TestClientAllowPrivateReachesLoopback(t *testing.T) {
 	srv := newHookServer(t)
 	p := Policy{AllowPrivate: true, LookupHost: stubLookup(map[string][]string{"hook.example": {"127.0.0.1"}})}
-	c := p.Client(5 * time.Second)
+	c := p.HTTPClient(5 * time.Second)
 	for i, u := range []string{
 		"http://hook.example:" + srv.port + "/hook",
 		"http://0x7f.0.0.1:" + srv.port + "/hook",
@@ -135,7 +135,7 @@ func TestClientAllowPrivateReachesLoopback(t *testing.T) {
 func TestClientReturnsRedirect(t *testing.T) {
 	srv := newHookServer(t)
 	p := Policy{AllowPrivate: true}
-	resp, err := p.Client(5 * time.Second).Get(srv.URL + "/redirect")
+	resp, err := p.HTTPClient(5 * time.Second).Get(srv.URL + "/redirect")
 	if err != nil {
 		t.Fatalf("GET /redirect: %v", err)
 	}
@@ -155,7 +155,7 @@ func TestClientTimeout(t *testing.T) {
 	srv := newHookServer(t)
 	p := Policy{AllowPrivate: true}
 	start := time.Now()
-	resp, err := p.Client(300 * time.Millisecond).Get(srv.URL + "/slow")
+	resp, err := p.HTTPClient(300 * time.Millisecond).Get(srv.URL + "/slow")
 	if err == nil {
 		resp.Body.Close()
 		t.Fatal("GET /slow succeeded, want a timeout")
@@ -170,14 +170,14 @@ func TestClientTimeout(t *testing.T) {
 }
 
 func TestClientIgnoresEnvironmentProxy(t *testing.T) {
-	tr, ok := Policy{}.Client(0).Transport.(*http.Transport)
+	tr, ok := Policy{}.HTTPClient(0).Transport.(*http.Transport)
 	if !ok {
 		t.Fatal("Client transport is not an *http.Transport")
 	}
 	if tr.Proxy != nil {
 		t.Error("Client transport has a Proxy function, want none")
 	}
-	if c := (Policy{}).Client(0); c.Timeout != DefaultTimeout {
+	if c := (Policy{}).HTTPClient(0); c.Timeout != DefaultTimeout {
 		t.Errorf("Client(0).Timeout = %s, want %s", c.Timeout, DefaultTimeout)
 	}
 }

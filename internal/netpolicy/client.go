@@ -1,4 +1,4 @@
-package webhooks
+package netpolicy
 
 import (
 	"context"
@@ -11,12 +11,13 @@ import (
 	"time"
 )
 
-// DefaultTimeout is the total time one delivery may take when Client is given
-// no timeout: connect, TLS, request and response.
+// DefaultTimeout is the total time one request may take when HTTPClient is
+// given no timeout: connect, TLS, request and response.
 const DefaultTimeout = 15 * time.Second
 
-// Client returns an *http.Client for webhook and callback deliveries. A
-// request may take timeout in all (DefaultTimeout when timeout <= 0).
+// HTTPClient returns an *http.Client for calling tenant-named URLs (webhook
+// and callback deliveries). A request may take timeout in all
+// (DefaultTimeout when timeout <= 0).
 // Redirects are not followed: a 3xx comes back as the response. No proxy is
 // taken from the environment. Host names are resolved with the Policy's
 // LookupHost, and unless AllowPrivate every address is checked again in the
@@ -25,14 +26,11 @@ const DefaultTimeout = 15 * time.Second
 // fails with an error wrapping ErrRefused.
 //
 // Each call builds its own connection pool; keep and reuse the client.
-func (p Policy) Client(timeout time.Duration) *http.Client {
+func (p Policy) HTTPClient(timeout time.Duration) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	if !p.AllowPrivate {
-		d.Control = controlRefused
-	}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.Control}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           p.dialer(d),
@@ -53,14 +51,21 @@ func (p Policy) Client(timeout time.Duration) *http.Client {
 	}
 }
 
-// controlRefused runs after the socket is made and before it connects, with
-// the exact address being dialled.
-func controlRefused(network, address string, _ syscall.RawConn) error {
+// Control is a net.Dialer Control hook: it runs after the socket is made and
+// before it connects, with the exact address being dialled, and refuses an
+// address p refuses (nothing when AllowPrivate). Every dial to a tenant-named
+// destination goes through it, so a name that passed the registration check
+// and later resolves to a refused address (DNS rebinding) fails with an
+// error wrapping ErrRefused.
+func (p Policy) Control(network, address string, _ syscall.RawConn) error {
+	if p.AllowPrivate {
+		return nil
+	}
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("%w: cannot check address %q", ErrRefused, address)
 	}
-	if r := refusedReason(ap.Addr()); r != "" {
+	if r := p.reason(ap.Addr()); r != "" {
 		return fmt.Errorf("%w: %s is %s", ErrRefused, ap.Addr(), r)
 	}
 	return nil
