@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net"
 
+	"gatewayd/commands"
 	"gatewayd/relay/smtpd"
 )
 
@@ -18,7 +20,7 @@ func (s *Server) StartRelay() error {
 	if len(s.Cfg.SMTPAddrs)+len(s.Cfg.SMTPTLSAddrs) == 0 {
 		return nil
 	}
-	r, err := smtpd.Listen(s.Cfg, s.App, s.Log)
+	r, err := smtpd.Listen(s.Cfg, RelayBackend(s.App), s.Log)
 	if err != nil {
 		return err
 	}
@@ -44,4 +46,78 @@ func (s *Server) StopRelay(ctx context.Context) error {
 	err := s.relay.Shutdown(ctx)
 	s.relay = nil
 	return err
+}
+
+// RelayBackend wires the acceptance path of a into the SMTP server: the credential checks and
+// the envelope policy of the commands layer, and AcceptRaw, which commits through the same
+// group commit as every other send. Its refusals become the replies of commands.RelayReplyFor.
+func RelayBackend(a *commands.App) smtpd.Backend { return relayBackend{a} }
+
+type relayBackend struct{ a *commands.App }
+
+// relaySender is a commands.RelaySender as the SMTP server sees it.
+type relaySender struct{ *commands.RelaySender }
+
+func (s relaySender) CredentialID() int64 { return s.Credential.ID }
+func (s relaySender) DomainName() string  { return s.Domain.Name }
+
+func unwrapSender(s smtpd.Sender) *commands.RelaySender { return s.(relaySender).RelaySender }
+
+func (b relayBackend) Login(ctx context.Context, username, password string) (smtpd.Sender, error) {
+	s, err := b.a.RelayLogin(ctx, username, password)
+	if errors.Is(err, commands.ErrSMTPAuth) {
+		return nil, smtpd.ErrAuthFailed
+	}
+	if err != nil {
+		return nil, relayRefusal(err)
+	}
+	return relaySender{s}, nil
+}
+
+func (b relayBackend) NetworkSenders(ctx context.Context, ip net.IP) ([]smtpd.Sender, error) {
+	ss, err := b.a.RelayNetworkSenders(ctx, ip)
+	if err != nil {
+		return nil, relayRefusal(err)
+	}
+	out := make([]smtpd.Sender, len(ss))
+	for i, s := range ss {
+		out[i] = relaySender{s}
+	}
+	return out, nil
+}
+
+func (b relayBackend) Mail(ctx context.Context, candidates []smtpd.Sender, from string) (smtpd.Sender, error) {
+	cs := make([]*commands.RelaySender, len(candidates))
+	for i, c := range candidates {
+		cs[i] = unwrapSender(c)
+	}
+	s, err := b.a.RelayMail(ctx, cs, from)
+	if err != nil {
+		return nil, relayRefusal(err)
+	}
+	return relaySender{s}, nil
+}
+
+func (b relayBackend) Rcpt(ctx context.Context, s smtpd.Sender, to string) error {
+	return relayRefusal(b.a.RelayRcpt(ctx, unwrapSender(s), to))
+}
+
+func (b relayBackend) Accept(ctx context.Context, m *smtpd.Message) (string, error) {
+	msg, err := b.a.AcceptRaw(ctx, &commands.RawSubmission{
+		Sender: unwrapSender(m.Sender), MailFrom: m.MailFrom, Rcpts: m.Rcpts, Raw: m.Raw, Trace: m.Trace,
+	})
+	if err != nil {
+		return "", relayRefusal(err)
+	}
+	return msg.UUID, nil
+}
+
+// relayRefusal turns a refusal of the relay path into the SMTP server's *smtpd.Reply;
+// anything else (a failure of ours) passes unchanged.
+func relayRefusal(err error) error {
+	r, ok := commands.RelayReplyFor(err)
+	if !ok {
+		return err
+	}
+	return &smtpd.Reply{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}
 }

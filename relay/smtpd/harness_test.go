@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gatewayd/app"
 	"gatewayd/app/apptest"
 	"gatewayd/relay/smtpd"
 	"gatewayd/storage"
@@ -36,8 +37,8 @@ type fixture struct {
 }
 
 type setup struct {
-	opts func(*smtpd.Options)
-	core func(smtpd.Core) smtpd.Core // wraps the real core (fault injection)
+	opts    func(*smtpd.Options)
+	backend func(smtpd.Backend) smtpd.Backend // wraps the real backend (fault injection)
 }
 
 func start(t testing.TB, s setup) *fixture {
@@ -58,11 +59,11 @@ func start(t testing.TB, s setup) *fixture {
 	if s.opts != nil {
 		s.opts(&opts)
 	}
-	var core smtpd.Core = env.Server.App
-	if s.core != nil {
-		core = s.core(core)
+	backend := app.RelayBackend(env.Server.App)
+	if s.backend != nil {
+		backend = s.backend(backend)
 	}
-	f.srv = smtpd.New(core, opts)
+	f.srv = smtpd.New(backend, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

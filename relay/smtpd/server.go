@@ -5,9 +5,10 @@
 // limits).
 //
 // It owns the SMTP conversation only. Who may send what, and the acceptance of a message,
-// belong to the commands layer, reached through Core (commands.App implements it); every
-// error a session sees goes through one mapper (reply) so internal text never reaches a
-// client. It must not touch storage or SQL.
+// belong to a Backend the caller hands in (app wires gatewayd's acceptance path into it, as
+// go-smtp's own Backend is wired), so the data flows edge -> acceptance -> storage and this
+// package depends on neither. Every error a session sees goes through one mapper (reply) so
+// internal text never reaches a client. It must not touch storage or SQL.
 package smtpd
 
 import (
@@ -23,25 +24,58 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"gatewayd/commands"
 	"gatewayd/config"
 	"gatewayd/dispatcher"
-	"gatewayd/storage"
 )
 
-// Core is what the server needs from the rest of gatewayd: credential checks, the envelope
-// policy and the one acceptance path. commands.App implements it; tests use fakes.
-type Core interface {
-	// RelayLogin checks AUTH credentials; commands.ErrSMTPAuth when they are wrong.
-	RelayLogin(ctx context.Context, username, password string) (*commands.RelaySender, error)
-	// RelayNetworkSenders lists the credentials a client at ip may relay for without AUTH.
-	RelayNetworkSenders(ctx context.Context, ip net.IP) ([]*commands.RelaySender, error)
-	// RelayMail picks and checks the sender of a message from its MAIL FROM address.
-	RelayMail(ctx context.Context, candidates []*commands.RelaySender, from string) (*commands.RelaySender, error)
-	// RelayRcpt checks one recipient.
-	RelayRcpt(ctx context.Context, s *commands.RelaySender, to string) error
-	// AcceptRaw commits a message; once it returns nil the message is queued.
-	AcceptRaw(ctx context.Context, rs *commands.RawSubmission) (*storage.Message, error)
+// Backend is what the server needs from the rest of gatewayd: credential checks, the
+// envelope policy and the one acceptance path. A refusal the client should see is a *Reply
+// (or wraps one); any other error is answered with a generic temporary failure and logged.
+type Backend interface {
+	// Login checks AUTH credentials; ErrAuthFailed when they are wrong.
+	Login(ctx context.Context, username, password string) (Sender, error)
+	// NetworkSenders lists the senders a client at ip may relay for without AUTH.
+	NetworkSenders(ctx context.Context, ip net.IP) ([]Sender, error)
+	// Mail picks and checks the sender of a transaction from its MAIL FROM address, among
+	// the candidates (the authenticated sender, or the client address's).
+	Mail(ctx context.Context, candidates []Sender, from string) (Sender, error)
+	// Rcpt checks one recipient.
+	Rcpt(ctx context.Context, s Sender, to string) error
+	// Accept commits a message and returns its queue id; once it returns nil the message is
+	// queued.
+	Accept(ctx context.Context, m *Message) (queueID string, err error)
+}
+
+// Sender is who a client sends as. The server only needs the credential's id (the unit of
+// the per-credential connection and message limits) and the domain's name (for its log);
+// the rest belongs to the backend.
+type Sender interface {
+	CredentialID() int64
+	DomainName() string
+}
+
+// Message is a received message with its envelope.
+type Message struct {
+	Sender   Sender
+	MailFrom string   // envelope sender
+	Rcpts    []string // envelope recipients, as accepted at RCPT
+	Raw      []byte   // the DATA, CRLF line endings, dot-unstuffed
+	Trace    string   // the Received header to put on top, CRLF-terminated
+}
+
+// ErrAuthFailed is the backend's answer to wrong AUTH credentials ("535 5.7.8", counted
+// towards the client address's failure limit).
+var ErrAuthFailed = errors.New("smtpd: authentication failed")
+
+// Reply is a refusal and the SMTP reply the client gets for it.
+type Reply struct {
+	Code     int
+	Enhanced [3]int
+	Text     string
+}
+
+func (r *Reply) Error() string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Text)
 }
 
 // Options are the server's settings; OptionsFromConfig fills them from the configuration.
@@ -113,10 +147,10 @@ func (o *Options) defaults() {
 
 // Server is the submission server: one go-smtp server behind any number of listeners.
 type Server struct {
-	core Core
-	opts Options
-	smtp *smtp.Server
-	log  *slog.Logger
+	backend Backend
+	opts    Options
+	smtp    *smtp.Server
+	log     *slog.Logger
 
 	ipConns   *counter
 	credConns *counter
@@ -131,11 +165,11 @@ type Server struct {
 	serving   sync.WaitGroup
 }
 
-// New returns a server that answers with core.
-func New(core Core, opts Options) *Server {
+// New returns a server that answers with backend.
+func New(backend Backend, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		core: core, opts: opts, log: opts.Log,
+		backend: backend, opts: opts, log: opts.Log,
 		ipConns: newCounter(), credConns: newCounter(), authFails: newFailures(opts.AuthWindow),
 		conns: map[*trackedConn]struct{}{},
 	}
@@ -143,7 +177,7 @@ func New(core Core, opts Options) *Server {
 		s.ipRate = dispatcher.NewLimiter(opts.MessageRate.N, opts.MessageRate.Per)
 		s.credRate = dispatcher.NewLimiter(opts.MessageRate.N, opts.MessageRate.Per)
 	}
-	srv := smtp.NewServer(backend{s})
+	srv := smtp.NewServer(smtpBackend{s})
 	srv.Domain = opts.Hostname
 	srv.TLSConfig = opts.TLS
 	srv.AllowInsecureAuth = opts.InsecureAuth
@@ -158,13 +192,13 @@ func New(core Core, opts Options) *Server {
 }
 
 // Listen binds every listener of cfg (GATEWAY_SMTP_ADDR with STARTTLS, GATEWAY_SMTP_TLS_ADDR
-// with implicit TLS) for core; Start serves them.
-func Listen(cfg *config.Config, core Core, log *slog.Logger) (*Server, error) {
+// with implicit TLS) for backend; Start serves them.
+func Listen(cfg *config.Config, backend Backend, log *slog.Logger) (*Server, error) {
 	opts, err := OptionsFromConfig(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := New(core, opts)
+	s := New(backend, opts)
 	for _, set := range []struct {
 		addrs    []string
 		implicit bool

@@ -14,12 +14,10 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-
-	"gatewayd/commands"
 )
 
-// Replies of the server's own policy (the refusals of the commands layer come from
-// commands.RelayReplyFor through reply).
+// Replies of the server's own policy (the backend's refusals are its *Reply errors, passed
+// on by reply).
 var (
 	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
 		Message: "Authentication required"}
@@ -43,11 +41,12 @@ var (
 		Message: "Line too long"}
 )
 
-type backend struct{ s *Server }
+// smtpBackend is the go-smtp backend of a Server.
+type smtpBackend struct{ s *Server }
 
 // NewSession starts a session at HELO/EHLO (and again after STARTTLS): it learns which
 // credentials the client's address may relay for without AUTH.
-func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+func (b smtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := b.s
 	sess := &session{srv: s, conn: c, ip: remoteIP(c.Conn().RemoteAddr())}
 	sess.tc = unwrap(c.Conn())
@@ -61,7 +60,7 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	ctx, cancel := sess.opContext()
 	defer cancel()
-	senders, err := s.core.RelayNetworkSenders(ctx, sess.ip)
+	senders, err := s.backend.NetworkSenders(ctx, sess.ip)
 	if err != nil {
 		return nil, sess.reply("connect", err)
 	}
@@ -85,11 +84,11 @@ type session struct {
 	tc      *trackedConn
 	ip      net.IP
 	tls     bool
-	network []*commands.RelaySender // allowed by the client's address
-	authed  *commands.RelaySender   // after AUTH
-	credKey string                  // the per-credential connection slot held
+	network []Sender // allowed by the client's address
+	authed  Sender   // after AUTH
+	credKey string   // the per-credential connection slot held
 
-	sender *commands.RelaySender // of the transaction under way
+	sender Sender // of the transaction under way
 	from   string
 	rcpts  []string
 }
@@ -140,16 +139,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 func (s *session) login(username, password string) error {
 	ctx, cancel := s.opContext()
 	defer cancel()
-	sender, err := s.srv.core.RelayLogin(ctx, username, password)
+	sender, err := s.srv.backend.Login(ctx, username, password)
 	if err != nil {
-		if errors.Is(err, commands.ErrSMTPAuth) {
+		if errors.Is(err, ErrAuthFailed) {
 			s.srv.authFails.add(s.ip.String())
 			s.srv.log.Info("smtp auth failed", "ip", s.ip.String(), "username", username)
 			return smtp.ErrAuthFailed
 		}
 		return s.reply("auth", err)
 	}
-	key := "cred:" + strconv.FormatInt(sender.Credential.ID, 10)
+	key := "cred:" + strconv.FormatInt(sender.CredentialID(), 10)
 	if !s.srv.credConns.acquire(key, s.srv.opts.MaxConns) {
 		s.closeAfterReply()
 		return errCredConns
@@ -168,7 +167,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	candidates := s.network
 	if s.authed != nil {
-		candidates = []*commands.RelaySender{s.authed}
+		candidates = []Sender{s.authed}
 	}
 	if len(candidates) == 0 {
 		return errAuthRequired
@@ -180,12 +179,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ctx, cancel := s.opContext()
 	defer cancel()
-	sender, err := s.srv.core.RelayMail(ctx, candidates, from)
+	sender, err := s.srv.backend.Mail(ctx, candidates, from)
 	if err != nil {
 		return s.reply("mail", err)
 	}
 	if s.srv.credRate != nil {
-		if _, ok := s.srv.credRate.Allow("cred:" + strconv.FormatInt(sender.Credential.ID, 10)); !ok {
+		if _, ok := s.srv.credRate.Allow("cred:" + strconv.FormatInt(sender.CredentialID(), 10)); !ok {
 			return errCredRate
 		}
 	}
@@ -201,7 +200,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	ctx, cancel := s.opContext()
 	defer cancel()
-	if err := s.srv.core.RelayRcpt(ctx, s.sender, to); err != nil {
+	if err := s.srv.backend.Rcpt(ctx, s.sender, to); err != nil {
 		return s.reply("rcpt", err)
 	}
 	s.rcpts = append(s.rcpts, to)
@@ -223,15 +222,15 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := s.opContext()
 	defer cancel()
-	m, err := s.srv.core.AcceptRaw(ctx, &commands.RawSubmission{
+	id, err := s.srv.backend.Accept(ctx, &Message{
 		Sender: s.sender, MailFrom: s.from, Rcpts: s.rcpts, Raw: raw, Trace: s.received(),
 	})
 	if err != nil {
 		return s.reply("data", err)
 	}
-	s.srv.log.Debug("smtp accepted", "id", m.UUID, "ip", s.ip.String(), "domain", s.sender.Domain.Name, "recipients", len(s.rcpts))
+	s.srv.log.Debug("smtp accepted", "id", id, "ip", s.ip.String(), "domain", s.sender.DomainName(), "recipients", len(s.rcpts))
 	// go-smtp writes an *SMTPError as the reply: this is how the queue id reaches the client.
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + m.UUID}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
 // readData reads DATA. go-smtp sets one read deadline for the DATA command; while the message
@@ -313,16 +312,17 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// reply is the one mapper from errors to SMTP replies: the server's own replies pass through,
-// the commands layer's refusals get theirs (commands.RelayReplyFor), and anything else is
-// logged and answered with a generic temporary failure, never its text.
+// reply is the one mapper from errors to SMTP replies: the server's own replies and the
+// backend's refusals (*Reply) pass through, and anything else is logged and answered with a
+// generic temporary failure, never its text.
 func (s *session) reply(stage string, err error) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		return se
 	}
-	if r, ok := commands.RelayReplyFor(err); ok {
-		s.srv.log.Debug("smtp refused", "stage", stage, "ip", s.ip.String(), "reply", r.String())
+	var r *Reply
+	if errors.As(err, &r) {
+		s.srv.log.Debug("smtp refused", "stage", stage, "ip", s.ip.String(), "reply", r.Error())
 		return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Text}
 	}
 	if errors.Is(err, smtp.ErrTooLongLine) {

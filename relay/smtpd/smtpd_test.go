@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"gatewayd/commands"
 	"gatewayd/relay/smtpd"
 	"gatewayd/storage"
 )
@@ -387,15 +386,15 @@ func TestDroppedConnectionMidData(t *testing.T) {
 	}
 }
 
-// failingCore fails AcceptRaw like a storage that is down.
-type failingCore struct{ smtpd.Core }
+// failingBackend fails Accept like a storage that is down.
+type failingBackend struct{ smtpd.Backend }
 
-func (failingCore) AcceptRaw(context.Context, *commands.RawSubmission) (*storage.Message, error) {
-	return nil, errors.New("enqueue: database is locked (SQLITE_BUSY) at /var/lib/gatewayd/gatewayd.db")
+func (failingBackend) Accept(context.Context, *smtpd.Message) (string, error) {
+	return "", errors.New("enqueue: database is locked (SQLITE_BUSY) at /var/lib/gatewayd/gatewayd.db")
 }
 
 func TestStorageFailure(t *testing.T) {
-	f := start(t, setup{core: func(c smtpd.Core) smtpd.Core { return failingCore{c} }})
+	f := start(t, setup{backend: func(b smtpd.Backend) smtpd.Backend { return failingBackend{b} }})
 	c := f.login(t)
 	c.cmd(250, "MAIL FROM:<app@example.com>")
 	c.cmd(250, "RCPT TO:<user@dest.test>")
