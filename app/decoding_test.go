@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -65,7 +67,7 @@ func TestAPIPHPXML(t *testing.T) {
 	e.AddDomain(u, "example.com")
 	r := e.Do("GET", "/api.php?Command=emailgateway.getdomains&ResponseFormat=XML&SessionID="+u.SessionID, nil, nil)
 	want := `<?xml version="1.0" encoding="utf-8"?>
-<response><Success><![CDATA[true]]></Success><ErrorCode><![CDATA[0]]></ErrorCode><Domains><item index="0"><DomainID><![CDATA[1]]></DomainID><SenderDomain><![CDATA[example.com]]></SenderDomain><Status><![CDATA[Approval Pending]]></Status></item></Domains></response>`
+<response><Success><![CDATA[true]]></Success><ErrorCode><![CDATA[0]]></ErrorCode><Domains><node_0><DomainID><![CDATA[1]]></DomainID><SenderDomain><![CDATA[example.com]]></SenderDomain><Status><![CDATA[Approval Pending]]></Status></node_0></Domains></response>`
 	if r.Status != 200 || strings.TrimSpace(string(r.Body)) != want || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/xml") {
 		t.Fatalf("%d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
@@ -76,8 +78,81 @@ func TestAPIPHPXML(t *testing.T) {
 	}
 	// Errors in XML too.
 	r = e.Do("GET", "/api.php?Command=emailgateway.getdomain&ResponseFormat=XML&SessionID="+u.SessionID, nil, nil)
-	if !strings.Contains(string(r.Body), `<ErrorCode><item index="0"><![CDATA[1]]></item></ErrorCode>`) {
+	if !strings.Contains(string(r.Body), `<ErrorCode><node_0><![CDATA[1]]></node_0></ErrorCode><ErrorText><node_0><![CDATA[Missing required parameter (DomainID)]]></node_0></ErrorText>`) {
 		t.Fatalf("xml error: %s", r.Body)
+	}
+}
+
+// Hard failures honour ResponseFormat=XML (arrays as <node_N>, error-handling.md's example),
+// except 100000 and 100001, which answer JSON whatever was asked: the request was not parsed
+// far enough to know.
+func TestAPIPHPHardFailuresXML(t *testing.T) {
+	e := apptest.Start(t, nil)
+	r := e.Do("POST", "/api.php?ResponseFormat=XML", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		[]byte("Command=nope&ResponseFormat=XML"))
+	want := `<?xml version="1.0" encoding="utf-8"?>
+<response><Success><![CDATA[false]]></Success><ErrorCode><![CDATA[100003]]></ErrorCode><ErrorText><![CDATA[Unknown command]]></ErrorText><Errors><node_0><Code><![CDATA[100003]]></Code><Message><![CDATA[Unknown command]]></Message></node_0></Errors></response>`
+	if r.Status != 400 || strings.TrimSpace(string(r.Body)) != want || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/xml") {
+		t.Fatalf("100003 in XML: %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+	}
+	for _, c := range []struct {
+		name, method, body string
+		code               string
+	}{
+		{"bad json", "POST", `{"Command":"user.login","ResponseFormat":"XML"`, `"ErrorCode":100000`},
+		{"bad method", "PUT", `{"Command":"user.login","ResponseFormat":"XML"}`, `"ErrorCode":100001`},
+	} {
+		r := e.Do(c.method, "/api.php?ResponseFormat=XML", http.Header{"Content-Type": {"application/json"}}, []byte(c.body))
+		if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") ||
+			!strings.HasPrefix(string(r.Body), `{"Success":false,`+c.code) {
+			t.Fatalf("%s: %d %s %s", c.name, r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+	}
+}
+
+// A client written as error-handling.md's examples are (JavaScript, PHP, Python) pairs each
+// ErrorCode with ErrorText at the same index when both are arrays, and uses the one string
+// when ErrorCode is one code.
+func TestErrorTextPairsWithErrorCode(t *testing.T) {
+	e := apptest.Start(t, nil)
+	messages := func(body []byte) []string {
+		t.Helper()
+		var res struct {
+			Success   bool
+			ErrorCode any
+			ErrorText any
+		}
+		if err := json.Unmarshal(body, &res); err != nil || res.Success {
+			t.Fatalf("%v %s", err, body)
+		}
+		codes, isList := res.ErrorCode.([]any)
+		if !isList {
+			codes = []any{res.ErrorCode}
+		}
+		var out []string
+		for i, code := range codes {
+			msg, _ := res.ErrorText.(string)
+			if texts, ok := res.ErrorText.([]any); ok {
+				if !isList || len(texts) != len(codes) {
+					t.Fatalf("ErrorText %v does not follow ErrorCode %v", res.ErrorText, res.ErrorCode)
+				}
+				msg = texts[i].(string)
+			} else if isList {
+				t.Fatalf("ErrorCode is an array, ErrorText is not: %s", body)
+			}
+			out = append(out, fmt.Sprintf("Error %v: %s", code, msg))
+		}
+		return out
+	}
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	r := e.Do("POST", "/api.php", form, []byte("ResponseFormat=JSON&Command=user.login"))
+	got := strings.Join(messages(r.Body), ", ")
+	if got != "Error 1: Missing required parameter (Username), Error 2: Missing required parameter (Password)" {
+		t.Fatalf("list: %s", got)
+	}
+	r = e.Do("POST", "/api.php", form, []byte("ResponseFormat=JSON&Command=user.login&Username=nobody&Password=x"))
+	if got := strings.Join(messages(r.Body), ", "); got != "Error 3: Invalid login information" {
+		t.Fatalf("scalar: %s", got)
 	}
 }
 

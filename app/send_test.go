@@ -158,7 +158,7 @@ func TestSendErrorCodes(t *testing.T) {
 		{"subscriber", 36, basic(set("SubscriberID", 1))},
 		{"journey", 37, basic(set("JourneyID", 1))},
 		{"action", 38, basic(set("ActionID", 1))},
-		{"subject line break", 39, basic(set("Subject", "a\rb"))},
+		{"subject line break", 48, basic(set("Subject", "a\rb"))},
 		{"header reserved", 40, basic(set("Headers", map[string]any{"From": "x@example.org"}))},
 		{"header not an object", 40, basic(set("Headers", "X-A: b"))},
 		{"attachment bad base64", 41, basic(att(map[string]any{"filename": "a.txt", "content": "!!!"}))},
@@ -252,7 +252,10 @@ func flags(t *testing.T, e *apptest.Env, username string, f func(u *storage.User
 	}
 }
 
-// Code 429 with Retry-After once the sender key's bucket is empty, on v1 and on GatewayAPI.
+// Code 429 with Retry-After once the sender key's send allowance is spent; each endpoint group
+// (send, events, webhooks, /rest/email) has its own allowance, as each is documented with its
+// own "100 requests per 60 seconds", so a client sending at its limit can still read its
+// events and manage its webhooks.
 func TestSendRateLimit(t *testing.T) {
 	e := apptest.Start(t, func(c *config.Config) { c.RateLimit = config.RateLimit{N: 2, Per: time.Minute} })
 	s := newSender(t, e, "alice", "example.com")
@@ -263,13 +266,44 @@ func TestSendRateLimit(t *testing.T) {
 		!bytes.Contains(r.Body, []byte(`"Message":"Email send rate limit exceeded"`)) {
 		t.Fatalf("third send: %d %v %s", r.Status, r.Header, r.Body)
 	}
-	r = e.Do("POST", "/rest/email", http.Header{"Authorization": {"Token " + s.key}, "Content-Type": {"application/json"}},
-		[]byte(`{"subject":"Hi","plaintext":"Hi","from":"shop@example.com","recipients":[{"address":"a@example.net"}]}`))
-	if r.Status != 429 || !bytes.Contains(r.Body, []byte(`"code":"0x0429"`)) || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("gatewayapi: %d %s", r.Status, r.Body)
+	// The same sends through api.php spend the same allowance.
+	send := map[string]any{"Command": "emailgateway.sendemail", "SenderAPIKey": s.key}
+	for k, v := range basic() {
+		send[k] = v
 	}
-	if s.usage() != 2 {
-		t.Fatalf("usage %d, want 2", s.usage())
+	if m := e.API(send); m["ErrorCode"] != json.Number("429") {
+		t.Fatalf("api.php send after the limit: %v", m)
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + s.key}}
+	for group, call := range map[string]func() *apptest.Response{
+		"events":   func() *apptest.Response { return e.Do("GET", "/api/v1/events", bearer, nil) },
+		"webhooks": func() *apptest.Response { return e.Do("GET", "/api/v1/webhooks", bearer, nil) },
+		"gatewayapi": func() *apptest.Response {
+			return e.Do("POST", "/rest/email", http.Header{"Authorization": {"Token " + s.key}, "Content-Type": {"application/json"}},
+				[]byte(`{"subject":"Hi","plaintext":"Hi","from":"shop@example.com","recipients":[{"address":"a@example.net"}]}`))
+		},
+	} {
+		for i := 1; i <= 2; i++ {
+			if r := call(); r.Status != 200 || bytes.Contains(r.Body, []byte(`429`)) {
+				t.Fatalf("%s call %d while sends are limited: %d %s", group, i, r.Status, r.Body)
+			}
+		}
+		r := call()
+		limited := bytes.Contains(r.Body, []byte(`"Code":429`))
+		if group == "gatewayapi" {
+			limited = r.Status == 429 && bytes.Contains(r.Body, []byte(`"code":"0x0429"`))
+		}
+		if !limited || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s third call: %d %v %s", group, r.Status, r.Header, r.Body)
+		}
+	}
+	if s.usage() != 4 {
+		t.Fatalf("usage %d, want 4 (two v1 sends, two /rest/email sends)", s.usage())
+	}
+	// Another key of the same domain has allowances of its own.
+	other := e.SenderKey(s.domain)
+	if r := e.Do("GET", "/api/v1/events", http.Header{"Authorization": {"Bearer " + other}}, nil); r.Status != 200 || bytes.Contains(r.Body, []byte(`429`)) {
+		t.Fatalf("second key: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -500,9 +534,9 @@ func TestSendHeaderInjection(t *testing.T) {
 		code int
 		req  map[string]any
 	}{
-		{"subject CRLF", 39, basic(set("Subject", "Hi"+inj))},
-		{"subject LF", 39, basic(set("Subject", "Hi\nBcc: victim@example.org"))},
-		{"subject NUL", 39, basic(set("Subject", "Hi\x00"))},
+		{"subject CRLF", 48, basic(set("Subject", "Hi"+inj))},
+		{"subject LF", 48, basic(set("Subject", "Hi\nBcc: victim@example.org"))},
+		{"subject NUL", 48, basic(set("Subject", "Hi\x00"))},
 		{"from name", 3, basic(set("From", map[string]any{"name": "Shop" + inj, "email": "shop@example.com"}))},
 		{"from email", 23, basic(set("From", map[string]any{"email": "shop@example.com\r\nBcc: victim@example.org"}))},
 		{"to name", 19, basic(set("To", []any{map[string]any{"name": "Jane" + inj, "email": "jane@example.net"}}))},

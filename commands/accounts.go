@@ -35,13 +35,16 @@ func (a *App) registerAccounts(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "user.create", Auth: dispatcher.AuthAdmin,
 		Params: []dispatcher.Param{
-			{Name: "RelUserGroupID", Type: dispatcher.Int, Required: true, Code: 1},
-			{Name: "EmailAddress", Required: true, Code: 2},
-			{Name: "Username", Required: true, Code: 3},
-			{Name: "Password", Required: true, Code: 4},
+			{Name: "RelUserGroupID", Type: dispatcher.Int, Required: true, Code: 1, Message: "Missing RelUserGroupID parameter"},
+			{Name: "EmailAddress", Required: true, Code: 2, Message: "Missing EmailAddress parameter"},
+			{Name: "Username", Required: true, Code: 3, Message: "Missing Username parameter"},
+			{Name: "Password", Required: true, Code: 4, Message: "Missing Password parameter"},
+			{Name: "TimeZone", Required: true, Code: 8, Message: "Missing TimeZone parameter"},
+			{Name: "Language", Required: true, Code: 9, Message: "Missing Language parameter"},
 			{Name: "MaxSenderDomains", Type: dispatcher.Int, Code: 17, Message: "Invalid MaxSenderDomains"},
 			{Name: "MonthlySendLimit", Type: dispatcher.Int, Code: 18, Message: "Invalid MonthlySendLimit"},
 		},
+		Check:   requireNameOrCompany,
 		Handler: a.userCreate,
 	})
 	r.Register(&dispatcher.Command{
@@ -100,11 +103,12 @@ func (a *App) adminLogin(ctx context.Context, req *dispatcher.Request) (any, err
 	return map[string]any{"SessionID": id, "AdminInfo": map[string]any{"AdminID": ad.ID, "Username": ad.Username, "EmailAddress": ad.Email}}, nil
 }
 
-// userCreate creates a tenant. Codes beyond the required parameters (1-4):
-// 5 FirstName or CompanyName missing, 8 invalid TimeZone, 9 invalid Language,
-// 10 invalid EmailAddress, 11 username taken, 12 email taken, 13 unknown user group,
-// 14 invalid AccountStatus, 15 invalid ReputationLevel, 16 password shorter than 8,
-// 17 invalid MaxSenderDomains, 18 invalid MonthlySendLimit, 19 invalid Username.
+// userCreate creates a tenant, with users.md's codes: 1-4, 8, 9 missing RelUserGroupID,
+// EmailAddress, Username, Password, TimeZone, Language; 6 FirstName and CompanyName both
+// missing; 10 invalid EmailAddress; 11 no such user group; 12 username taken; 13 email taken;
+// 14 invalid Language; 15 invalid ReputationLevel; 16 GATEWAY_MAX_USERS reached. gatewayd's
+// own (docs/api.md): 17 MaxSenderDomains, 18 MonthlySendLimit, 19 Username, 20 TimeZone,
+// 21 AccountStatus, 22 Password shorter than 8.
 func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
 	p := req.Params
 	u := &storage.User{
@@ -114,8 +118,6 @@ func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, err
 		FirstName:        strings.TrimSpace(p.String("FirstName")),
 		LastName:         strings.TrimSpace(p.String("LastName")),
 		CompanyName:      strings.TrimSpace(p.String("CompanyName")),
-		TimeZone:         "UTC",
-		Language:         "en",
 		AccountStatus:    StatusEnabled,
 		ReputationLevel:  ReputationTrust,
 		Verified:         true,
@@ -123,35 +125,13 @@ func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, err
 		MonthlySendLimit: p.Int("MonthlySendLimit"),
 	}
 	var issues []dispatcher.Issue
-	if u.FirstName == "" && u.CompanyName == "" {
-		issues = append(issues, dispatcher.Field("FirstName", 5, "Missing required parameter (FirstName or CompanyName)"))
-	}
-	if tz := p.String("TimeZone"); tz != "" {
-		if _, err := time.LoadLocation(tz); err != nil || strings.ContainsAny(tz, "\r\n\x00") {
-			issues = append(issues, dispatcher.Field("TimeZone", 8, "Invalid TimeZone"))
-		} else {
-			u.TimeZone = tz
-		}
-	}
-	if lang := p.String("Language"); lang != "" {
-		if !validLanguage(lang) {
-			issues = append(issues, dispatcher.Field("Language", 9, "Invalid Language"))
-		} else {
-			u.Language = strings.ToLower(lang)
-		}
-	}
 	if !compose.ValidAddress(u.Email) {
-		issues = append(issues, dispatcher.Field("EmailAddress", 10, "Invalid EmailAddress"))
+		issues = append(issues, dispatcher.Field("EmailAddress", 10, "Invalid email address format"))
 	}
-	if s := p.String("AccountStatus"); s != "" {
-		switch {
-		case strings.EqualFold(s, StatusEnabled):
-			u.AccountStatus = StatusEnabled
-		case strings.EqualFold(s, StatusDisabled):
-			u.AccountStatus = StatusDisabled
-		default:
-			issues = append(issues, dispatcher.Field("AccountStatus", 14, "Invalid AccountStatus (Enabled or Disabled)"))
-		}
+	if lang := p.String("Language"); !validLanguage(lang) {
+		issues = append(issues, dispatcher.Field("Language", 14, "Invalid language code"))
+	} else {
+		u.Language = strings.ToLower(lang)
 	}
 	if s := p.String("ReputationLevel"); s != "" {
 		switch {
@@ -160,14 +140,8 @@ func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, err
 		case strings.EqualFold(s, ReputationUntrst):
 			u.ReputationLevel = ReputationUntrst
 		default:
-			issues = append(issues, dispatcher.Field("ReputationLevel", 15, "Invalid ReputationLevel (Trusted or Untrusted)"))
+			issues = append(issues, dispatcher.Field("ReputationLevel", 15, "Invalid reputation level (must be 'Trusted' or 'Untrusted')"))
 		}
-	}
-	if v, ok := p.BoolOK("Verified"); ok {
-		u.Verified = v
-	}
-	if len(p.String("Password")) < 8 {
-		issues = append(issues, dispatcher.Field("Password", 16, "Password must be at least 8 characters"))
 	}
 	if u.MaxSenderDomains < 0 {
 		issues = append(issues, dispatcher.Field("MaxSenderDomains", 17, "Invalid MaxSenderDomains"))
@@ -178,13 +152,43 @@ func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, err
 	if !validUsername(u.Username) {
 		issues = append(issues, dispatcher.Field("Username", 19, "Invalid Username (1-64 letters, digits, . _ - @)"))
 	}
+	if tz, ok := validTimeZone(p.String("TimeZone")); ok {
+		u.TimeZone = tz
+	} else {
+		issues = append(issues, dispatcher.Field("TimeZone", 20, "Invalid TimeZone (an IANA name such as Europe/Copenhagen)"))
+	}
+	if s := p.String("AccountStatus"); s != "" {
+		switch {
+		case strings.EqualFold(s, StatusEnabled):
+			u.AccountStatus = StatusEnabled
+		case strings.EqualFold(s, StatusDisabled):
+			u.AccountStatus = StatusDisabled
+		default:
+			issues = append(issues, dispatcher.Field("AccountStatus", 21, "Invalid AccountStatus (Enabled or Disabled)"))
+		}
+	}
+	if len(p.String("Password")) < 8 {
+		issues = append(issues, dispatcher.Field("Password", 22, "Password must be at least 8 characters"))
+	}
+	if v, ok := p.BoolOK("Verified"); ok {
+		u.Verified = v
+	}
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
 	if _, err := a.DB.GroupByID(ctx, u.GroupID); isNotFound(err) {
-		return nil, dispatcher.Fail(dispatcher.KindInvalid, 13, "User group not found")
+		return nil, dispatcher.Fail(dispatcher.KindInvalid, 11, "Invalid user group ID")
 	} else if err != nil {
 		return nil, err
+	}
+	if max := a.Cfg.MaxUsers; max > 0 {
+		n, err := a.DB.CountUsers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n >= int64(max) {
+			return nil, dispatcher.Fail(dispatcher.KindForbidden, 16, "Maximum number of user accounts exceeded")
+		}
 	}
 	var err error
 	if u.PasswordHash, err = a.hashPassword(p.String("Password")); err != nil {
@@ -193,14 +197,34 @@ func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, err
 	if err := a.DB.CreateUser(ctx, u); err != nil {
 		var dup *storage.DuplicateError
 		if errors.As(err, &dup) && dup.Field == "username" {
-			return nil, dispatcher.Fail(dispatcher.KindConflict, 11, "Username already exists")
+			return nil, dispatcher.Fail(dispatcher.KindConflict, 12, "Username already exists")
 		}
 		if errors.As(err, &dup) {
-			return nil, dispatcher.Fail(dispatcher.KindConflict, 12, "Email address already exists")
+			return nil, dispatcher.Fail(dispatcher.KindConflict, 13, "Email address already exists")
 		}
 		return nil, err
 	}
 	return map[string]any{"UserID": u.ID}, nil
+}
+
+// requireNameOrCompany is user.create's code 6: FirstName or CompanyName is required.
+func requireNameOrCompany(p dispatcher.Params) []dispatcher.Issue {
+	if p.Has("FirstName") || p.Has("CompanyName") {
+		return nil
+	}
+	return []dispatcher.Issue{dispatcher.Field("FirstName", 6, "Missing CompanyName or FirstName parameter")}
+}
+
+// validTimeZone accepts an IANA zone name and returns it as given.
+func validTimeZone(tz string) (string, bool) {
+	tz = strings.TrimSpace(tz)
+	if tz == "" || strings.ContainsAny(tz, "\r\n\x00") {
+		return "", false
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return "", false
+	}
+	return tz, true
 }
 
 func validUsername(s string) bool {

@@ -40,7 +40,7 @@ func (a *App) registerEvents(r *dispatcher.Registry) {
 		Handler: a.getEvents,
 	})
 	r.Register(&dispatcher.Command{
-		Name: "emailgateway.listevents", Auth: dispatcher.AuthSender, RateLimited: true,
+		Name: "emailgateway.listevents", Auth: dispatcher.AuthSender, RateLimited: true, RateGroup: "events",
 		AuthMissing: dispatcher.Fail(dispatcher.KindAuth, 1, "Missing SenderAPIKey"),
 		AuthInvalid: dispatcher.Fail(dispatcher.KindAuth, 13, "Invalid SenderAPIKey"),
 		Params: []dispatcher.Param{

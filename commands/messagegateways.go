@@ -58,7 +58,7 @@ func (a *App) registerMessageGateways(r *dispatcher.Registry) {
 		"messagegateways.methods.add":    a.messageGatewayMethodAdd,
 		"messagegateways.methods.delete": a.messageGatewayMethodDelete,
 	} {
-		r.Register(&dispatcher.Command{Name: name, Auth: auth, RateLimited: true, Handler: h})
+		r.Register(&dispatcher.Command{Name: name, Auth: auth, RateLimited: true, RateGroup: "messagegateways", Handler: h})
 	}
 }
 

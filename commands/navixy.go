@@ -29,11 +29,11 @@ func (a *App) registerNavixy(r *dispatcher.Registry) {
 		Handler: a.navixyLogout,
 	})
 	r.Register(&dispatcher.Command{
-		Name: "panel/gateways/email/list", Auth: dispatcher.AuthUser, RateLimited: true,
+		Name: "panel/gateways/email/list", Auth: dispatcher.AuthUser, RateLimited: true, RateGroup: "navixy",
 		Handler: a.navixyGatewayList,
 	})
 	r.Register(&dispatcher.Command{
-		Name: "panel/gateways/email/bind", Auth: dispatcher.AuthUser, RateLimited: true,
+		Name: "panel/gateways/email/bind", Auth: dispatcher.AuthUser, RateLimited: true, RateGroup: "navixy",
 		Handler: a.navixyGatewayBind,
 	})
 }

@@ -64,7 +64,7 @@ func (a *App) registerProviders(r *dispatcher.Registry) {
 		"mailproviders.update": a.providerUpdate,
 		"mailproviders.delete": a.providerDelete,
 	} {
-		r.Register(&dispatcher.Command{Name: name, Auth: auth, RateLimited: true, Handler: h})
+		r.Register(&dispatcher.Command{Name: name, Auth: auth, RateLimited: true, RateGroup: "providers", Handler: h})
 	}
 }
 

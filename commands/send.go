@@ -16,7 +16,7 @@ import (
 )
 
 // The codes of emailgateway.sendemail (POST /api/v1/email). 1-38 and 429 are the document's;
-// 39-47 and 409 are gatewayd's for what the document leaves open (docs/send.md).
+// 40-48 and 409 are gatewayd's for what the document leaves open (docs/send.md).
 const (
 	sendMissingKey      = 1
 	sendBadDomain       = 2
@@ -51,7 +51,7 @@ const (
 	sendSubscriberID    = 36
 	sendJourneyID       = 37
 	sendActionID        = 38
-	sendSubject         = 39
+	sendSubject         = 48
 	sendHeaders         = 40
 	sendAttachment      = 41
 	sendAttachmentSize  = 42
@@ -65,7 +65,7 @@ const (
 
 func (a *App) registerSend(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
-		Name: "emailgateway.sendemail", Auth: dispatcher.AuthSender, RateLimited: true,
+		Name: "emailgateway.sendemail", Auth: dispatcher.AuthSender, RateLimited: true, RateGroup: "send",
 		RateLimitMessage: "Email send rate limit exceeded",
 		AuthMissing:      dispatcher.Fail(dispatcher.KindAuth, sendMissingKey, "Missing SenderAPIKey"),
 		AuthInvalid:      dispatcher.Fail(dispatcher.KindAuth, sendBadKey, "Invalid SenderAPIKey"),

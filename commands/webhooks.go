@@ -88,7 +88,7 @@ func (a *App) registerWebhooks(r *dispatcher.Registry) {
 	// The v1 routes (/api/v1/webhooks), also reachable on api.php with SenderAPIKey.
 	v1 := func(c *dispatcher.Command) *dispatcher.Command {
 		c.Auth = dispatcher.AuthSender
-		c.RateLimited = true
+		c.RateLimited, c.RateGroup = true, "webhooks"
 		c.AuthMissing = dispatcher.Fail(dispatcher.KindAuth, 1, "Missing SenderAPIKey")
 		c.AuthInvalid = dispatcher.Fail(dispatcher.KindAuth, 13, "Invalid SenderAPIKey")
 		return c

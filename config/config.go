@@ -56,6 +56,7 @@ type Config struct {
 	MaxBCC              int           // GATEWAY_MAX_BCC: BCC addresses of one API send
 	MaxReplyTo          int           // GATEWAY_MAX_REPLY_TO: Reply-To addresses of one API send
 	MaxAttachmentBytes  int64         // GATEWAY_MAX_ATTACHMENT_SIZE: decoded attachments of one API send, bytes
+	MaxUsers            int           // GATEWAY_MAX_USERS: user accounts user.create may make; 0 is no limit
 	LogLevel            string        // GATEWAY_LOG_LEVEL: debug, info, warn, error
 }
 
@@ -235,6 +236,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	integer(&c.MaxBCC, "GATEWAY_MAX_BCC", "most BCC addresses of one API send")
 	integer(&c.MaxReplyTo, "GATEWAY_MAX_REPLY_TO", "most Reply-To addresses of one API send")
 	int64v(&c.MaxAttachmentBytes, "GATEWAY_MAX_ATTACHMENT_SIZE", "largest total of decoded attachments of one API send, bytes")
+	integer(&c.MaxUsers, "GATEWAY_MAX_USERS", "most user accounts user.create may make (0: no limit)")
 	str(&c.LogLevel, "GATEWAY_LOG_LEVEL", "log level: debug, info, warn, error")
 
 	if err := fs.Parse(args); err != nil {
@@ -286,8 +288,8 @@ func (c *Config) validate() []error {
 	if c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("GATEWAY_BODY_LIMIT must be at least 1024"))
 	}
-	if c.MaxRecipients < 1 || c.MaxCC < 0 || c.MaxBCC < 0 || c.MaxReplyTo < 0 || c.MaxAttachmentBytes < 0 {
-		errs = append(errs, errors.New("GATEWAY_MAX_RECIPIENTS must be at least 1; GATEWAY_MAX_CC, _BCC, _REPLY_TO and _ATTACHMENT_SIZE at least 0"))
+	if c.MaxRecipients < 1 || c.MaxCC < 0 || c.MaxBCC < 0 || c.MaxReplyTo < 0 || c.MaxAttachmentBytes < 0 || c.MaxUsers < 0 {
+		errs = append(errs, errors.New("GATEWAY_MAX_RECIPIENTS must be at least 1; GATEWAY_MAX_CC, _BCC, _REPLY_TO, _ATTACHMENT_SIZE and GATEWAY_MAX_USERS at least 0"))
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return errs

@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -43,7 +42,7 @@ func (h *HTTP) apiPHP(c echo.Context) error {
 			return h.hardFailure(c, xml, http.StatusInternalServerError, CodeInternal, "Internal error")
 		}
 		retryAfter(c, e)
-		head := map[string]any{"Success": false, "ErrorCode": errorCode(e), "ErrorText": e.Message()}
+		head := map[string]any{"Success": false, "ErrorCode": errorCode(e), "ErrorText": errorText(e)}
 		for k, v := range e.Extra {
 			head[k] = v
 		}
@@ -73,6 +72,19 @@ type Raw struct {
 // Bare is a result whose api.php envelope carries Success but no ErrorCode, as the
 // sender.domains document shows.
 type Bare map[string]any
+
+// errorText follows errorCode's shape (octeth-5.9.4 error-handling.md): one message per
+// code, in the same order, when ErrorCode is an array; one string when it is a single code.
+func errorText(e *Error) any {
+	if !e.List {
+		return e.Message()
+	}
+	texts := make([]string, 0, len(e.Issues))
+	for _, is := range e.Issues {
+		texts = append(texts, is.Message)
+	}
+	return texts
+}
 
 func errorCode(e *Error) any {
 	if !e.List {
@@ -132,8 +144,10 @@ func (h *HTTP) hardFailure(c echo.Context, xml bool, status, code int, msg strin
 	return h.writeAPIPHP(c, xml, status, head, body)
 }
 
+// decodeFailure answers a body that could not be decoded: 100000, always in JSON, since the
+// request was not parsed far enough to know which format it asked for (error-handling.md).
 func (h *HTTP) decodeFailure(c echo.Context, err error) error {
-	xml := strings.EqualFold(c.QueryParam("ResponseFormat"), "XML") && c.QueryParam("ResponseFormat") == "XML"
+	const xml = false
 	if errors.Is(err, ErrBodyTooLarge) {
 		return h.hardFailure(c, xml, http.StatusRequestEntityTooLarge, CodeBadJSON, "Request body is larger than the server accepts")
 	}

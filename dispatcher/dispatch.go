@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -52,7 +53,11 @@ func (d *Dispatcher) Call(ctx context.Context, name string, creds Credentials, p
 		return nil, errPermission
 	}
 	if cmd.RateLimited && d.limiter != nil {
-		if wait, ok := d.limiter.Allow(p.RateKey); !ok {
+		group := cmd.RateGroup
+		if group == "" {
+			group = cmd.Name
+		}
+		if wait, ok := d.limiter.Allow(group + "|" + p.RateKey); !ok {
 			e := *errRateLimit
 			if cmd.RateLimitMessage != "" {
 				e.Issues = []Issue{{Code: 429, Message: cmd.RateLimitMessage}}
@@ -61,8 +66,14 @@ func (d *Dispatcher) Call(ctx context.Context, name string, creds Credentials, p
 			return nil, &e
 		}
 	}
-	if issues := params.check(cmd.Params); len(issues) > 0 {
-		return nil, Invalid(issues...)
+	if issues := params.check(cmd.Params); len(issues) > 0 || cmd.Check != nil {
+		if cmd.Check != nil {
+			issues = append(issues, cmd.Check(params)...)
+			sort.SliceStable(issues, func(i, j int) bool { return issues[i].Code < issues[j].Code })
+		}
+		if len(issues) > 0 {
+			return nil, Invalid(issues...)
+		}
 	}
 	res, err := d.run(ctx, cmd, req)
 	if err != nil {

@@ -63,9 +63,16 @@ type Command struct {
 	Auth       Auth
 	Permission string // checked for users; admins hold every permission
 	Params     []Param
-	Handler    Handler
+	// Check, when set, adds the issues a per-parameter declaration cannot express (one of two
+	// parameters required); they are reported with the parameters' own, ordered by code.
+	Check   func(Params) []Issue
+	Handler Handler
 	// RateLimited commands spend a token of the caller's bucket (GATEWAY_RATE_LIMIT).
 	RateLimited bool
+	// RateGroup names the allowance a RateLimited command spends: each endpoint group (send,
+	// events, webhooks, /rest/email ...) has its own allowance per credential, as each is
+	// documented with its own "100 requests per 60 seconds". Empty: the command's name.
+	RateGroup string
 	// RateLimitMessage replaces "Too many requests" where a document words it otherwise.
 	RateLimitMessage string
 	// AuthMissing and AuthInvalid override the default authentication errors (99998), for

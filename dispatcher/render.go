@@ -36,7 +36,7 @@ func withEnvelope(head []byte, body []byte) []byte {
 }
 
 // jsonToXML renders a JSON document as Octeth's XML: <response> with one element per field,
-// scalar values in CDATA, array items as <item index="N">.
+// scalar values in CDATA, array items as <node_N> elements (error-handling.md's example).
 func jsonToXML(doc []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
@@ -86,11 +86,11 @@ func xmlValue(dec *json.Decoder, out *bytes.Buffer) error {
 			return xmlObject(dec, out)
 		case '[':
 			for i := 0; dec.More(); i++ {
-				fmt.Fprintf(out, `<item index="%d">`, i)
+				fmt.Fprintf(out, "<node_%d>", i)
 				if err := xmlValue(dec, out); err != nil {
 					return err
 				}
-				out.WriteString("</item>")
+				fmt.Fprintf(out, "</node_%d>", i)
 			}
 			_, err := dec.Token() // ']'
 			return err

@@ -269,7 +269,7 @@ gatewayd_run() {
   for _ in $(seq 1 200); do curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -fsS "http://$HTTP/healthz" >/dev/null || { cat "$dir/log"; return 1; }
 
-  api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"$ADMIN\",\"RelUserGroupID\":1,\"EmailAddress\":\"bench@bench.test\",\"Username\":\"bench\",\"Password\":\"bench-password\",\"FirstName\":\"Bench\"}" >/dev/null
+  api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"$ADMIN\",\"RelUserGroupID\":1,\"EmailAddress\":\"bench@bench.test\",\"Username\":\"bench\",\"Password\":\"bench-password\",\"FirstName\":\"Bench\",\"TimeZone\":\"UTC\",\"Language\":\"en\"}" >/dev/null
   local session domain key
   session=$(api '{"Command":"user.login","Username":"bench","Password":"bench-password"}' | jget SessionID)
   domain=$(api "{\"Command\":\"emailgateway.adddomain\",\"SessionID\":\"$session\",\"DomainName\":\"bench.example\"}" | jget NewSenderDomainID)

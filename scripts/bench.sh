@@ -63,7 +63,7 @@ print(d)' "$@"
 
 # tenant NAME DOMAIN: a user with an approved domain; sets SESSION, DOMAIN_ID.
 tenant() {
-  api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"$ADMIN\",\"RelUserGroupID\":1,\"EmailAddress\":\"$1@bench.test\",\"Username\":\"$1\",\"Password\":\"bench-password\",\"FirstName\":\"$1\"}" >/dev/null
+  api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"$ADMIN\",\"RelUserGroupID\":1,\"EmailAddress\":\"$1@bench.test\",\"Username\":\"$1\",\"Password\":\"bench-password\",\"FirstName\":\"$1\",\"TimeZone\":\"UTC\",\"Language\":\"en\"}" >/dev/null
   SESSION=$(api "{\"Command\":\"user.login\",\"Username\":\"$1\",\"Password\":\"bench-password\"}" | field SessionID)
   DOMAIN_ID=$(api "{\"Command\":\"emailgateway.adddomain\",\"SessionID\":\"$SESSION\",\"DomainName\":\"$2\"}" | field NewSenderDomainID)
   "$BIN" domain approve --id "$DOMAIN_ID" --db "$DB_URL" >/dev/null

@@ -94,6 +94,13 @@ type DuplicateError struct{ Field string }
 func (e *DuplicateError) Error() string        { return "duplicate " + e.Field }
 func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 
+// CountUsers counts every user account.
+func (db *DB) CountUsers(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM users")
+	return n, err
+}
+
 // UserByID returns one user.
 func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
 	var u User

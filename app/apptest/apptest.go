@@ -165,7 +165,8 @@ func (e *Env) CreateUser(username string) *User {
 	e.T.Helper()
 	pw := "password-" + username
 	m := e.MustAPI(map[string]any{"Command": "user.create", "AdminAPIKey": AdminKey, "RelUserGroupID": 1,
-		"EmailAddress": username + "@users.test", "Username": username, "Password": pw, "FirstName": username})
+		"EmailAddress": username + "@users.test", "Username": username, "Password": pw, "FirstName": username,
+		"TimeZone": "UTC", "Language": "en"})
 	id, _ := m["UserID"].(json.Number).Int64()
 	login := e.MustAPI(map[string]any{"Command": "user.login", "Username": username, "Password": pw})
 	return &User{ID: id, Username: username, Password: pw, SessionID: login["SessionID"].(string)}

@@ -321,7 +321,8 @@ func (s *soak) api(params map[string]any) (map[string]any, error) {
 func (s *soak) setup() error {
 	s.domain = "soak.example"
 	if _, err := s.api(map[string]any{"Command": "user.create", "AdminAPIKey": s.adminKey, "RelUserGroupID": 1,
-		"EmailAddress": "soak@users.test", "Username": "soak", "Password": "soak-password", "FirstName": "Soak"}); err != nil {
+		"EmailAddress": "soak@users.test", "Username": "soak", "Password": "soak-password", "FirstName": "Soak",
+		"TimeZone": "UTC", "Language": "en"}); err != nil {
 		return err
 	}
 	m, err := s.api(map[string]any{"Command": "user.login", "Username": "soak", "Password": "soak-password"})
