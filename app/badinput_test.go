@@ -110,7 +110,7 @@ func TestBadInput(t *testing.T) {
 		var m struct {
 			Success   *bool
 			ErrorCode any
-			ErrorText string
+			ErrorText any
 			Errors    []struct{ Code int }
 		}
 		decodeOK(t, body, &m)

@@ -316,9 +316,14 @@ func TestGatewaySurfacesRateLimit(t *testing.T) {
 	if st := m["status"].(map[string]any); st["code"] != json.Number("15") || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("rate limited answer: %s %v", r.Body, r.Header)
 	}
-	// Buckets are per credential: the admin has its own, spent on either REST surface.
+	// Allowances are per credential and per surface: the admin has its own on each REST
+	// surface, and spending one leaves the other whole.
 	for i := 0; i < 2; i++ {
 		mustStatus(t, c.do("GET", "/messages/gateways/", apptest.AdminKey, nil), 200)
+	}
+	mustStatus(t, c.do("GET", "/messages/gateways/", apptest.AdminKey, nil), 429)
+	for i := 0; i < 2; i++ {
+		mustStatus(t, c.do("GET", "/api/v2/mail/providers", apptest.AdminKey, nil), 200)
 	}
 	r = c.do("GET", "/api/v2/mail/providers", apptest.AdminKey, nil)
 	mustStatus(t, r, 429)
