@@ -35,6 +35,7 @@ func (s *Server) setupDelivery() error {
 	lookupMX, lookupHost := delivery.Lookups(s.App.Resolver)
 	client := outbound.New(outbound.Config{
 		HeloName: cfg.Hostname, MXPort: cfg.MXPort, LookupMX: lookupMX, LookupHost: lookupHost,
+		UpstreamAllowPrivate: cfg.UpstreamAllowPrivate, MXAllowLocal: cfg.MXAllowLocal,
 	})
 	eng := delivery.New(s.DB, s.Keys, client, delivery.Config{
 		Workers: cfg.Workers, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, QueueLifetime: cfg.QueueLifetime,

@@ -290,6 +290,7 @@ func TestExpiredFails(t *testing.T) {
 func TestMXRouting(t *testing.T) {
 	d := startDelivery(t, func(cfg *config.Config, sink *smtptest.Server) {
 		cfg.DefaultRelay = ""
+		cfg.MXAllowLocal = true // the MX hosts are on loopback
 		_, port, _ := net.SplitHostPort(sink.Addr)
 		cfg.MXPort, _ = strconv.Atoi(port)
 	})
@@ -405,7 +406,8 @@ func sendPlain(addr, rcpt string, raw []byte) error {
 func TestBoundGatewayRoute(t *testing.T) {
 	d := startDelivery(t, nil)
 	ctx := context.Background()
-	gw := smtptest.Start(t, smtptest.Options{AuthUsers: map[string]string{"gw-user": "gw-pass"}, AllowInsecureAuth: true})
+	tlsCfg, _ := smtptest.SelfSigned(t)
+	gw := smtptest.Start(t, smtptest.Options{TLS: tlsCfg, AuthUsers: map[string]string{"gw-user": "gw-pass"}})
 	host, port, _ := net.SplitHostPort(gw.Addr)
 	p, _ := strconv.Atoi(port)
 	sealed, err := d.Server.Keys.Encrypt([]byte("gw-pass"))
@@ -413,7 +415,8 @@ func TestBoundGatewayRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &storage.Gateway{OwnerID: d.user.ID, Label: "own relay", Interface: "email", Provider: "smtp", Host: host, Port: p,
-		SSLPort: 465, Username: "gw-user", PasswordEnc: sealed, Encryption: "none", Enabled: true, TimeoutMS: 60000, ConnectTimeoutMS: 60000}
+		SSLPort: 465, Username: "gw-user", PasswordEnc: sealed, Encryption: "starttls", TrustAllHosts: true, Enabled: true,
+		TimeoutMS: 60000, ConnectTimeoutMS: 60000}
 	if err := d.Server.DB.CreateGateway(ctx, g); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +428,7 @@ func TestBoundGatewayRoute(t *testing.T) {
 		t.Fatalf("row: %+v", r)
 	}
 	got := gw.WaitMessages(t, 1, 5*time.Second)
-	if got[0].AuthUser != "gw-user" || got[0].AuthPass != "gw-pass" || got[0].To[0] != "jane@dest.test" {
+	if got[0].AuthUser != "gw-user" || got[0].AuthPass != "gw-pass" || !got[0].TLS || got[0].To[0] != "jane@dest.test" {
 		t.Fatalf("gateway got %+v", got[0])
 	}
 	if _, _, ok := bounce.ParseVERP(d.Server.Keys.Subkey("verp"), got[0].From); !ok {

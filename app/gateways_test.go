@@ -227,12 +227,13 @@ func TestGatewayRoute(t *testing.T) {
 
 	rt, ok := route(alice)
 	want := outbound.Route{Host: "127.0.0.1", Port: port, Username: "relay-user", Password: "relay-Pass-42",
-		Encryption: outbound.EncryptionSTARTTLSRequired, InsecureSkipVerify: true}
+		Encryption: outbound.EncryptionSTARTTLSRequired, InsecureSkipVerify: true, Tenant: true}
 	if !ok || *rt != want {
 		t.Fatalf("route = %+v %v, want %+v", rt, ok, want)
 	}
 	// The route really works: the upstream takes its credentials over STARTTLS.
-	oc := outbound.New(outbound.Config{HeloName: "test.local", DialTimeout: 5 * time.Second, CommandTimeout: 5 * time.Second})
+	oc := outbound.New(outbound.Config{HeloName: "test.local", DialTimeout: 5 * time.Second, CommandTimeout: 5 * time.Second,
+		UpstreamAllowPrivate: true})
 	defer oc.Close()
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -369,7 +370,7 @@ func TestGatewayStatusFailures(t *testing.T) {
 		{"accepted", map[string]any{"port": portS, "password": "right-password", "trustAllHosts": true}, 204, nil},
 		{"auth refused", map[string]any{"port": portS, "password": "wrong-password", "trustAllHosts": true}, 422, []string{"at auth", "535"}},
 		{"untrusted certificate", map[string]any{"port": portS, "password": "right-password"}, 422, []string{"at tls", "certificate"}},
-		{"closed port", map[string]any{"port": closedPort, "password": "right-password"}, 422, []string{"at connect", "refused"}},
+		{"closed port", map[string]any{"port": closedPort, "password": "right-password"}, 422, []string{"at connect", "the server could not be reached"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := map[string]any{"driver": "smtp", "host": "127.0.0.1", "username": "u", "sendFrom": "a@alice.test",

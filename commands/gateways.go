@@ -22,6 +22,7 @@ import (
 
 	"gatewayd/commands/compose"
 	"gatewayd/dispatcher"
+	"gatewayd/internal/netpolicy"
 	"gatewayd/relay/outbound"
 	"gatewayd/storage"
 )
@@ -136,7 +137,9 @@ func routeEncryption(enc string) outbound.Encryption {
 	return outbound.EncryptionSTARTTLS
 }
 
-// gatewayRoute builds the delivery route of g, with the password opened.
+// gatewayRoute builds the delivery route of g, with the password opened. A user's own gateway
+// is a Tenant route (the outbound address policy applies at connect time); the platform's
+// gateways (owner 0, created with the AdminAPIKey) are the operator's and trusted.
 func (a *App) gatewayRoute(g *storage.Gateway) (*outbound.Route, error) {
 	var pw string
 	if g.PasswordEnc != "" {
@@ -153,6 +156,7 @@ func (a *App) gatewayRoute(g *storage.Gateway) (*outbound.Route, error) {
 		Password:           pw,
 		Encryption:         routeEncryption(g.Encryption),
 		InsecureSkipVerify: g.TrustAllHosts,
+		Tenant:             g.OwnerID != 0,
 	}, nil
 }
 
@@ -173,6 +177,40 @@ func (a *App) GatewayRoute(ctx context.Context, userID int64) (*outbound.Route, 
 		return nil, false, err
 	}
 	return rt, true, nil
+}
+
+// Messages of a host the outbound address policy refuses (B2Core host, Tenevo server).
+const (
+	gwMsgHostRefused    = "Must be a public host, not a loopback or private address."
+	gwMsgHostUnresolved = "Must be a host name that resolves, or an IP address."
+)
+
+// gwCheckHost runs the outbound address policy (internal/netpolicy) on the host of a user's
+// gateway as it is created or changed: "" when it may be used, else the message for the host
+// field. The platform's gateways (owner 0) are the operator's and not checked;
+// GATEWAY_UPSTREAM_ALLOW_PRIVATE lifts the check (development and tests). Delivery and /status
+// check every address again when they connect.
+func (a *App) gwCheckHost(ctx context.Context, g *storage.Gateway) string {
+	if g.OwnerID == 0 {
+		return ""
+	}
+	host := g.Host
+	if g.Interface == GatewayTwilio {
+		u, err := url.Parse(host)
+		if err != nil {
+			return gwMsgHostUnresolved
+		}
+		host = u.Hostname()
+	}
+	pol := netpolicy.Policy{AllowPrivate: a.Cfg.UpstreamAllowPrivate, LookupHost: a.Resolver.LookupHost}
+	err := pol.CheckHost(ctx, host)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, netpolicy.ErrRefused):
+		return gwMsgHostRefused
+	}
+	return gwMsgHostUnresolved
 }
 
 // gwProbeTimeout bounds a whole /status check.
@@ -196,6 +234,8 @@ func (a *App) probeGateway(ctx context.Context, g *storage.Gateway) error {
 		CommandTimeout:   clamp(g.TimeoutMS),
 		MaxConnsPerRoute: 1,
 		LookupHost:       a.Resolver.LookupHost,
+
+		UpstreamAllowPrivate: a.Cfg.UpstreamAllowPrivate,
 	})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, gwProbeTimeout)
@@ -203,22 +243,14 @@ func (a *App) probeGateway(ctx context.Context, g *storage.Gateway) error {
 	return c.Check(ctx, *rt)
 }
 
-// gwProbeMessage renders a failed probe for the client: the stage and what the server said.
+// gwProbeMessage renders a failed probe for the client: the stage and the server's own reply,
+// or a fixed sentence (CheckError.Public), never an address or a Go error string.
 func gwProbeMessage(err error) string {
 	var ce *outbound.CheckError
 	if !errors.As(err, &ce) {
 		return "Connection check failed"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Connection check failed at %s: ", ce.Stage)
-	if ce.Code != 0 {
-		fmt.Fprintf(&b, "%d ", ce.Code)
-		if ce.Enhanced != "" {
-			b.WriteString(ce.Enhanced + " ")
-		}
-	}
-	b.WriteString(ce.Message)
-	return b.String()
+	return fmt.Sprintf("Connection check failed at %s: %s", ce.Stage, ce.Public())
 }
 
 // --- validation shared by the surfaces ---

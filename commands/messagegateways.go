@@ -236,6 +236,18 @@ func (a *App) applyMessageGateway(g *storage.Gateway, p dispatcher.Params, creat
 	return issues, replace, nil
 }
 
+// messageGatewayHostIssue adds the server field's refusal by the outbound address policy when
+// the body is otherwise valid (server is required on create and update).
+func (a *App) messageGatewayHostIssue(ctx context.Context, g *storage.Gateway, issues []dispatcher.Issue) []dispatcher.Issue {
+	if len(issues) > 0 {
+		return issues
+	}
+	if msg := a.gwCheckHost(ctx, g); msg != "" {
+		issues = append(issues, dispatcher.Field("server", mgCodeServer, msg))
+	}
+	return issues
+}
+
 // methodField names a method problem: methods, methods[2], methods[2].detail.
 func methodField(base string, is gwMethodIssue) string {
 	if is.Index < 0 {
@@ -258,6 +270,7 @@ func (a *App) messageGatewayCreate(ctx context.Context, req *dispatcher.Request)
 	if err != nil {
 		return nil, err
 	}
+	issues = a.messageGatewayHostIssue(ctx, g, issues)
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
@@ -279,6 +292,7 @@ func (a *App) messageGatewayUpdate(ctx context.Context, req *dispatcher.Request)
 	if err != nil {
 		return nil, err
 	}
+	issues = a.messageGatewayHostIssue(ctx, g, issues)
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}

@@ -167,6 +167,16 @@ func (a *App) navixyGatewayBind(ctx context.Context, req *dispatcher.Request) (a
 	if _, isBool := v.(bool); isBool || !ok || id <= 0 {
 		return nil, dispatcher.Invalid(dispatcher.Field("gateway_id", 1, "Must be a gateway id or null"))
 	}
+	// The dealer's own gateway must pass the outbound address policy (one stored before the
+	// policy, or while GATEWAY_UPSTREAM_ALLOW_PRIVATE was set, may not); a leased platform
+	// gateway is the operator's.
+	if g, err := a.DB.GatewayByID(ctx, id, req.Principal.UserID); err == nil {
+		if msg := a.gwCheckHost(ctx, g); msg != "" {
+			return nil, dispatcher.Invalid(dispatcher.Field("gateway_id", 1, "The gateway's host is refused: "+msg))
+		}
+	} else if !isNotFound(err) {
+		return nil, err
+	}
 	if err := a.DB.BindGateway(ctx, req.Principal.UserID, id); err != nil {
 		if isNotFound(err) {
 			return nil, dispatcher.NotFound(2, "Gateway not found")

@@ -6,6 +6,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"gatewayd/commands/compose"
@@ -302,6 +303,18 @@ func (a *App) applyProvider(g *storage.Gateway, p dispatcher.Params, create bool
 	return issues, nil
 }
 
+// providerHostIssue adds the host field's refusal by the outbound address policy when the
+// body sets a host that is otherwise valid.
+func (a *App) providerHostIssue(ctx context.Context, g *storage.Gateway, p dispatcher.Params, issues []dispatcher.Issue) []dispatcher.Issue {
+	if _, sent := gwParam(p, "host"); !sent || slices.ContainsFunc(issues, func(is dispatcher.Issue) bool { return is.Field == "host" }) {
+		return issues
+	}
+	if msg := a.gwCheckHost(ctx, g); msg != "" {
+		issues = append(issues, dispatcher.Field("host", pvCodeHost, msg))
+	}
+	return issues
+}
+
 func (a *App) providerCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
 	if err := gwAllowed(req.Principal, true); err != nil {
 		return nil, err
@@ -311,6 +324,7 @@ func (a *App) providerCreate(ctx context.Context, req *dispatcher.Request) (any,
 	if err != nil {
 		return nil, err
 	}
+	issues = a.providerHostIssue(ctx, g, req.Params, issues)
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
@@ -332,6 +346,7 @@ func (a *App) providerUpdate(ctx context.Context, req *dispatcher.Request) (any,
 	if err != nil {
 		return nil, err
 	}
+	issues = a.providerHostIssue(ctx, g, req.Params, issues)
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}

@@ -58,6 +58,13 @@ type Config struct {
 	MaxAttachmentBytes  int64         // GATEWAY_MAX_ATTACHMENT_SIZE: decoded attachments of one API send, bytes
 	MaxUsers            int           // GATEWAY_MAX_USERS: user accounts user.create may make; 0 is no limit
 	LogLevel            string        // GATEWAY_LOG_LEVEL: debug, info, warn, error
+
+	// The outbound address policy (docs/gateways.md, docs/delivery.md): tenants' SMTP gateways
+	// and providers may not name loopback or private hosts, and direct-to-MX delivery does not
+	// connect to loopback, link-local or metadata addresses, unless these allow it
+	// (development and tests).
+	UpstreamAllowPrivate bool // GATEWAY_UPSTREAM_ALLOW_PRIVATE
+	MXAllowLocal         bool // GATEWAY_MX_ALLOW_LOCAL
 }
 
 // RateLimit is N requests per Per; Off disables limiting.
@@ -217,6 +224,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	str(&c.DNSServer, "GATEWAY_DNS_SERVER", "DNS server host:port for MX and verification lookups (empty: system)")
 	integer(&c.MXPort, "GATEWAY_MX_PORT", "port of recipients' MX servers")
 	boolean(&c.WebhookAllowPrivate, "GATEWAY_WEBHOOK_ALLOW_PRIVATE", "allow webhooks to private and loopback addresses")
+	boolean(&c.UpstreamAllowPrivate, "GATEWAY_UPSTREAM_ALLOW_PRIVATE", "allow tenants' SMTP gateways on private and loopback addresses")
+	boolean(&c.MXAllowLocal, "GATEWAY_MX_ALLOW_LOCAL", "allow direct-to-MX delivery to loopback, link-local and metadata addresses")
 	rate := c.RateLimit.String()
 	str(&rate, "GATEWAY_RATE_LIMIT", "requests per credential: N/duration or off")
 	integer(&c.Workers, "GATEWAY_WORKERS", "delivery workers")

@@ -150,6 +150,8 @@ var jaMessages = map[string]string{
 	"This field cannot be empty.":                                      "この項目は空にできません。",
 	"Must be one of: smtp.":                                            "smtp を指定してください。",
 	"Must be a valid host name or IP address.":                         "有効なホスト名または IP アドレスを指定してください。",
+	"Must be a public host, not a loopback or private address.":        "ループバックやプライベートではない公開ホストを指定してください。",
+	"Must be a host name that resolves, or an IP address.":             "名前解決できるホスト名または IP アドレスを指定してください。",
 	"Must be an integer between 1 and 65535.":                          "1 から 65535 までの整数を指定してください。",
 	"Must be between 1 and 255 characters without control characters.": "制御文字を含まない 1～255 文字で指定してください。",
 	"Must be at most 255 characters without control characters.":       "制御文字を含まない 255 文字以内で指定してください。",

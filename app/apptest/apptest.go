@@ -57,6 +57,7 @@ func Config(t testing.TB) *config.Config {
 	cfg.WebhookRetryMin = time.Second
 	cfg.WebhookRetryMax = 4 * time.Second
 	cfg.WebhookAllowPrivate = true
+	cfg.UpstreamAllowPrivate = true // upstream gateways in tests listen on loopback
 	return cfg
 }
 

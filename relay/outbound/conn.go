@@ -3,6 +3,7 @@ package outbound
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"gatewayd/internal/netpolicy"
 )
 
 // Stages of opening a connection, as reported by CheckError.
@@ -31,7 +34,40 @@ type CheckError struct {
 	Message  string
 	Err      error
 
-	tlsFailed bool // STARTTLS was offered but refused or its handshake failed
+	tlsFailed bool   // STARTTLS was offered but refused or its handshake failed
+	refused   bool   // the outbound address policy refused every address tried
+	public    string // what a tenant may be told when no server reply is involved
+}
+
+// Public is what a connection test tells a tenant about the failure: the
+// server's own reply (code, enhanced code, text) when there is one, else a
+// fixed sentence for the stage. It never holds an address, a port or a Go
+// error string (open, closed and filtered ports look the same, and nothing of
+// the gateway's own network shows).
+func (e *CheckError) Public() string {
+	if e.Code != 0 {
+		var b strings.Builder
+		b.WriteString(strconv.Itoa(e.Code))
+		if e.Enhanced != "" {
+			b.WriteString(" " + e.Enhanced)
+		}
+		if e.Message != "" {
+			b.WriteString(" " + e.Message)
+		}
+		return b.String()
+	}
+	if e.public != "" {
+		return e.public
+	}
+	switch e.Stage {
+	case StageTLS:
+		return "the TLS handshake failed"
+	case StageEHLO:
+		return "the server did not answer EHLO"
+	case StageAuth:
+		return "authentication did not complete"
+	}
+	return "the server could not be reached"
 }
 
 func (e *CheckError) Error() string {
@@ -178,7 +214,22 @@ func (c *Client) open(ctx context.Context, rt Route) (*conn, *CheckError) {
 	return cn, nil
 }
 
-// dial resolves rt.Host and connects to the first address that answers.
+// policy is the outbound address policy for rt's connections: none for the
+// operator's routes, the private ranges for a Tenant route, the host's own
+// and link-local addresses for an MX host.
+func (c *Client) policy(rt Route) (netpolicy.Policy, bool) {
+	switch {
+	case rt.mx:
+		return netpolicy.Policy{Local: true, AllowPrivate: c.cfg.MXAllowLocal}, !c.cfg.MXAllowLocal
+	case rt.Tenant:
+		return netpolicy.Policy{AllowPrivate: c.cfg.UpstreamAllowPrivate}, !c.cfg.UpstreamAllowPrivate
+	}
+	return netpolicy.Policy{}, false
+}
+
+// dial resolves rt.Host and connects to the first address that answers. When
+// a policy applies, every address is checked in the dialer's Control hook,
+// just before the connection is made.
 func (c *Client) dial(ctx context.Context, rt Route) (net.Conn, *CheckError) {
 	port := strconv.Itoa(rt.Port)
 	addrs := []string{rt.Host}
@@ -191,11 +242,15 @@ func (c *Client) dial(ctx context.Context, rt Route) (net.Conn, *CheckError) {
 		}
 		if err != nil {
 			return nil, &CheckError{Stage: StageConnect, Enhanced: "4.4.3",
-				Message: fmt.Sprintf("resolve %s: %v", rt.Host, err), Err: err}
+				Message: fmt.Sprintf("resolve %s: %v", rt.Host, err), Err: err,
+				public: "the host name does not resolve"}
 		}
 		addrs = hosts
 	}
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
+	if pol, ok := c.policy(rt); ok {
+		d.Control = pol.Control
+	}
 	var last error
 	for _, a := range addrs {
 		raw, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a, port))
@@ -206,6 +261,17 @@ func (c *Client) dial(ctx context.Context, rt Route) (net.Conn, *CheckError) {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if errors.Is(last, netpolicy.ErrRefused) {
+		// The Control hook's own words: "destination refused: 127.0.0.1 is loopback".
+		msg := last.Error()
+		var oe *net.OpError
+		if errors.As(last, &oe) && oe.Err != nil {
+			msg = oe.Err.Error()
+		}
+		return nil, &CheckError{Stage: StageConnect, Enhanced: "4.4.4", Err: last, refused: true,
+			Message: fmt.Sprintf("%s: %s", rt.Host, msg),
+			public:  "the destination address is not allowed (loopback, private, link-local or reserved)"}
 	}
 	return nil, &CheckError{Stage: StageConnect, Enhanced: "4.4.1",
 		Message: fmt.Sprintf("connect to %s: %v", rt, last), Err: last}
@@ -219,7 +285,7 @@ func (c *Client) handshake(ctx context.Context, raw net.Conn, rt Route) (*conn, 
 		tc, err := c.tlsHandshake(ctx, raw, tlsCfg)
 		if err != nil {
 			return nil, &CheckError{Stage: StageTLS, Enhanced: "4.7.0",
-				Message: fmt.Sprintf("TLS handshake with %s: %v", rt, err), Err: err}
+				Message: fmt.Sprintf("TLS handshake with %s: %v", rt, err), Err: err, public: tlsPublic(err)}
 		}
 		cn.wire.Conn, cn.secure = tc, true
 	}
@@ -239,10 +305,22 @@ func (c *Client) handshake(ctx context.Context, raw net.Conn, rt Route) (*conn, 
 			}
 		} else if rt.Encryption == EncryptionSTARTTLSRequired {
 			return nil, &CheckError{Stage: StageTLS, Enhanced: "4.7.0",
-				Message: fmt.Sprintf("%s does not offer STARTTLS and the route requires it", rt)}
+				Message: fmt.Sprintf("%s does not offer STARTTLS and the route requires it", rt),
+				public:  "the server does not offer STARTTLS"}
 		}
 	}
 
+	if rt.Username != "" && !cn.secure && !rt.InsecureAuth {
+		// Credentials never travel in clear: no AUTH, the attempt is deferred.
+		if rt.Encryption == EncryptionNone {
+			return nil, &CheckError{Stage: StageTLS, Enhanced: "4.7.0",
+				Message: fmt.Sprintf("%s is set to no encryption; credentials are only sent over TLS, AUTH not attempted", rt),
+				public:  "the route is set to no encryption; credentials are only sent over TLS"}
+		}
+		return nil, &CheckError{Stage: StageTLS, Enhanced: "4.7.0",
+			Message: fmt.Sprintf("%s does not offer STARTTLS; credentials are only sent over TLS, AUTH not attempted", rt),
+			public:  "the server does not offer STARTTLS; credentials are only sent over TLS"}
+	}
 	if rt.Username != "" {
 		if cerr := c.auth(cn, rt); cerr != nil {
 			return nil, cerr
@@ -279,7 +357,7 @@ func (c *Client) startTLS(ctx context.Context, cn *conn, cfg *tls.Config) *Check
 	tc, err := c.tlsHandshake(ctx, cn.wire.Conn, cfg)
 	if err != nil {
 		return &CheckError{Stage: StageTLS, Enhanced: "4.7.0", Message: "TLS handshake after STARTTLS: " + err.Error(),
-			Err: err, tlsFailed: true}
+			Err: err, tlsFailed: true, public: tlsPublic(err)}
 	}
 	// A new go-smtp client takes over; it expects a greeting first, which
 	// the server does not repeat after STARTTLS.
@@ -300,18 +378,33 @@ func (c *Client) auth(cn *conn, rt Route) *CheckError {
 	case cn.sc.SupportsAuth(sasl.Login):
 		mech = sasl.NewLoginClient(rt.Username, rt.Password)
 	default:
-		msg := fmt.Sprintf("%s does not offer AUTH", rt)
+		msg, public := fmt.Sprintf("%s does not offer AUTH", rt), "the server does not offer AUTH"
 		if ok, mechs := cn.sc.Extension("AUTH"); ok {
 			msg = fmt.Sprintf("%s offers no supported AUTH mechanism (offers %q, want PLAIN or LOGIN)", rt, mechs)
+			public = "the server offers no supported AUTH mechanism (PLAIN or LOGIN)"
 		} else if !cn.secure {
 			msg += " on an unencrypted connection"
 		}
-		return &CheckError{Stage: StageAuth, Enhanced: "4.7.0", Message: msg}
+		return &CheckError{Stage: StageAuth, Enhanced: "4.7.0", Message: msg, public: public}
 	}
 	if err := cn.sc.Auth(mech); err != nil {
 		return stageError(StageAuth, "4.4.2", err)
 	}
 	return nil
+}
+
+// tlsPublic says why a TLS handshake failed without Go's error text.
+func tlsPublic(err error) string {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verify   *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return "the server's certificate is not trusted"
+	}
+	return "the TLS handshake failed"
 }
 
 // close ends the connection; polite says QUIT first.

@@ -68,6 +68,18 @@ type Route struct {
 	// InsecureSkipVerify accepts any server certificate (Navixy's
 	// "mail.smtp.ssl.trust_all_hosts").
 	InsecureSkipVerify bool
+	// Tenant marks a host a tenant named (a user's own gateway): every
+	// address dialled is checked against the outbound address policy
+	// (internal/netpolicy) unless Config.UpstreamAllowPrivate. The
+	// operator's routes (GATEWAY_DEFAULT_RELAY, platform gateways) leave it
+	// false.
+	Tenant bool
+	// InsecureAuth sends the credentials even without TLS (smtp+insecure://
+	// in GATEWAY_DEFAULT_RELAY, operator only). Otherwise AUTH is only ever
+	// sent after implicit TLS or STARTTLS.
+	InsecureAuth bool
+
+	mx bool // a recipient domain's MX host: Config.MXAllowLocal's policy applies
 }
 
 func (r Route) String() string {
@@ -98,9 +110,12 @@ func (r Route) normalize() (Route, error) {
 }
 
 // ParseRelayURL parses GATEWAY_DEFAULT_RELAY: smtp://user:pass@host:port
-// (STARTTLS when offered, default port 587) or smtps://user:pass@host:port
-// (implicit TLS, default port 465). User and password are URL-decoded.
-// Errors never repeat the URL, which carries a password.
+// (STARTTLS when offered, default port 587; the credentials only go after
+// STARTTLS), smtps://user:pass@host:port (implicit TLS, default port 465), or
+// smtp+insecure://user:pass@host:port (as smtp://, but AUTH is sent in clear
+// text when the server offers no STARTTLS: for an operator who really wants
+// that). User and password are URL-decoded. Errors never repeat the URL,
+// which carries a password.
 func ParseRelayURL(s string) (Route, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
@@ -114,10 +129,12 @@ func ParseRelayURL(s string) (Route, error) {
 	switch strings.ToLower(u.Scheme) {
 	case "smtp":
 		rt.Encryption, rt.Port = EncryptionSTARTTLS, 587
+	case "smtp+insecure":
+		rt.Encryption, rt.Port, rt.InsecureAuth = EncryptionSTARTTLS, 587, true
 	case "smtps":
 		rt.Encryption, rt.Port = EncryptionTLS, 465
 	default:
-		return Route{}, fmt.Errorf("outbound: relay URL scheme %q is not smtp or smtps", u.Scheme)
+		return Route{}, fmt.Errorf("outbound: relay URL scheme %q is not smtp, smtps or smtp+insecure", u.Scheme)
 	}
 	rt.Host = u.Hostname()
 	if rt.Host == "" {
@@ -149,6 +166,13 @@ type Config struct {
 	MaxConnsPerRoute int           // simultaneous connections per route (default 8)
 	IdleTimeout      time.Duration // how long an unused pooled connection stays open (default 30s)
 	MXPort           int           // GATEWAY_MX_PORT (default 25)
+
+	// UpstreamAllowPrivate (GATEWAY_UPSTREAM_ALLOW_PRIVATE) lets Tenant
+	// routes reach loopback and private addresses; MXAllowLocal
+	// (GATEWAY_MX_ALLOW_LOCAL) lets MX hosts be loopback, link-local or
+	// metadata addresses. Both are for development and tests.
+	UpstreamAllowPrivate bool
+	MXAllowLocal         bool
 
 	// LookupMX and LookupHost resolve names; nil uses net.DefaultResolver.
 	LookupMX   func(ctx context.Context, domain string) ([]*net.MX, error)

@@ -1,8 +1,10 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -94,6 +96,7 @@ func TestSendDelivered(t *testing.T) {
 	c := testClient(t, nil)
 	rt := routeTo(t, s)
 	rt.Username, rt.Password, rt.Encryption = "user@x", "p:ss", EncryptionNone
+	rt.InsecureAuth = true // the operator's smtp+insecure://
 
 	res := send(t, c, rt, env("a@dest.test", "b@dest.test"))
 	want(t, res[0], "a@dest.test", Delivered, 250, "2.0.0")
@@ -127,7 +130,7 @@ func TestSendAuthRefusedDefers(t *testing.T) {
 	s := smtptest.Start(t, smtptest.Options{AuthUsers: map[string]string{"u": "right"}, AllowInsecureAuth: true})
 	c := testClient(t, nil)
 	rt := routeTo(t, s)
-	rt.Username, rt.Password = "u", "wrong"
+	rt.Username, rt.Password, rt.InsecureAuth = "u", "wrong", true
 	res := send(t, c, rt, env("a@dest.test"))
 	want(t, res[0], "a@dest.test", Deferred, 535, "5.7.8")
 	if !strings.Contains(res[0].Message, "Authentication failed") {
@@ -142,7 +145,7 @@ func TestSendAuthNotOffered(t *testing.T) {
 	s := smtptest.Start(t, smtptest.Options{})
 	c := testClient(t, nil)
 	rt := routeTo(t, s)
-	rt.Username, rt.Password = "u", "p"
+	rt.Username, rt.Password, rt.InsecureAuth = "u", "p", true
 	res := send(t, c, rt, env("a@dest.test"))
 	want(t, res[0], "a@dest.test", Deferred, 0, "4.7.0")
 	if !strings.Contains(res[0].Message, "does not offer AUTH") {
@@ -437,9 +440,15 @@ func TestSendInvalidInput(t *testing.T) {
 }
 
 // mxClient resolves the given MX records and host addresses.
+// The MX hosts of these tests listen on loopback: GATEWAY_MX_ALLOW_LOCAL.
 func mxClient(t *testing.T, mxPort int, mx map[string][]*net.MX, hosts map[string][]string) *Client {
+	return mxClientLocal(t, mxPort, mx, hosts, true)
+}
+
+func mxClientLocal(t *testing.T, mxPort int, mx map[string][]*net.MX, hosts map[string][]string, allowLocal bool) *Client {
 	return testClient(t, func(cfg *Config) {
 		cfg.MXPort = mxPort
+		cfg.MXAllowLocal = allowLocal
 		cfg.LookupMX = func(_ context.Context, d string) ([]*net.MX, error) {
 			if r, ok := mx[d]; ok {
 				return r, nil
@@ -666,6 +675,8 @@ func TestParseRelayURL(t *testing.T) {
 		{in: "smtp://relay.example.com", want: Route{Host: "relay.example.com", Port: 587, Encryption: EncryptionSTARTTLS}},
 		{in: "smtps://u:p@relay.example.com", want: Route{Host: "relay.example.com", Port: 465, Username: "u", Password: "p", Encryption: EncryptionTLS}},
 		{in: "SMTPS://u@[::1]:1465", want: Route{Host: "::1", Port: 1465, Username: "u", Encryption: EncryptionTLS}},
+		{in: "smtp+insecure://u:p@relay.example.com", want: Route{Host: "relay.example.com", Port: 587, Username: "u", Password: "p",
+			Encryption: EncryptionSTARTTLS, InsecureAuth: true}},
 		{in: "http://relay.example.com", bad: true},
 		{in: "smtp://", bad: true},
 		{in: "smtp://relay.example.com:0", bad: true},
@@ -730,3 +741,166 @@ func TestRetryAfter(t *testing.T) {
 // brokenTLS is a server TLS config without a certificate: STARTTLS is
 // offered, every handshake fails.
 func brokenTLS() *tls.Config { return &tls.Config{} }
+
+// relayRoute is GATEWAY_DEFAULT_RELAY=scheme://u:secret-pw@<s> as main parses it.
+func relayRoute(t *testing.T, scheme string, s *smtptest.Server) Route {
+	t.Helper()
+	rt, err := ParseRelayURL(scheme + "://u:secret-pw@" + s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// assertNoAuthOnWire fails when the credentials or an AUTH command crossed the wire in clear.
+func assertNoAuthOnWire(t *testing.T, s *smtptest.Server) {
+	t.Helper()
+	wire := s.Wire()
+	plain := base64.StdEncoding.EncodeToString([]byte("\x00u\x00secret-pw"))
+	for _, bad := range []string{"AUTH", "secret-pw", plain, base64.StdEncoding.EncodeToString([]byte("secret-pw"))} {
+		if bytes.Contains(bytes.ToUpper(wire), bytes.ToUpper([]byte(bad))) {
+			t.Fatalf("%q crossed the wire in clear:\n%s", bad, wire)
+		}
+	}
+}
+
+// TestNoCleartextAuth (finding 6): GATEWAY_DEFAULT_RELAY=smtp://user:pass@host (and a Tenevo
+// gateway with security null, the same opportunistic STARTTLS) to a server that does not offer
+// STARTTLS but would take AUTH PLAIN in clear (as a STARTTLS-stripping attacker's would): no
+// AUTH and no password on the wire, nothing delivered, every recipient deferred with the reason.
+func TestNoCleartextAuth(t *testing.T) {
+	for _, enc := range []Encryption{EncryptionSTARTTLS, EncryptionNone} {
+		t.Run(string(enc), func(t *testing.T) {
+			s := smtptest.Start(t, smtptest.Options{AuthUsers: map[string]string{"u": "secret-pw"}, AllowInsecureAuth: true})
+			c := testClient(t, nil)
+			rt := relayRoute(t, "smtp", s)
+			rt.Encryption = enc
+			res := send(t, c, rt, env("a@dest.test", "b@dest.test"))
+			for i, to := range []string{"a@dest.test", "b@dest.test"} {
+				want(t, res[i], to, Deferred, 0, "4.7.0")
+				if !strings.Contains(res[i].Message, "credentials are only sent over TLS") {
+					t.Errorf("deferral reason %q does not say why", res[i].Message)
+				}
+			}
+			if s.Connections() == 0 || !bytes.Contains(s.Wire(), []byte("EHLO")) {
+				t.Fatalf("the server was never talked to: %q", s.Wire())
+			}
+			assertNoAuthOnWire(t, s)
+			if len(s.Messages()) != 0 {
+				t.Error("a message was delivered without authentication")
+			}
+			err := c.Check(testCtx(t), rt)
+			var ce *CheckError
+			if !errors.As(err, &ce) || ce.Stage != StageTLS || !strings.Contains(ce.Public(), "credentials are only sent over TLS") {
+				t.Fatalf("Check = %v", err)
+			}
+			assertNoAuthOnWire(t, s)
+		})
+	}
+}
+
+// TestAuthAfterSTARTTLS: with STARTTLS offered, smtp:// authenticates inside TLS only.
+func TestAuthAfterSTARTTLS(t *testing.T) {
+	srvTLS, pool := smtptest.SelfSigned(t)
+	s := smtptest.Start(t, smtptest.Options{TLS: srvTLS, AuthUsers: map[string]string{"u": "secret-pw"}})
+	c := testClient(t, func(cfg *Config) { cfg.RootCAs = pool })
+	res := send(t, c, relayRoute(t, "smtp", s), env("a@dest.test"))
+	want(t, res[0], "a@dest.test", Delivered, 250, "2.0.0")
+	if m := s.WaitMessages(t, 1, 5*time.Second)[0]; !m.TLS || m.AuthUser != "u" {
+		t.Fatalf("delivered with TLS %v as %q", m.TLS, m.AuthUser)
+	}
+	if !bytes.Contains(s.Wire(), []byte("STARTTLS")) {
+		t.Fatal("no STARTTLS on the wire")
+	}
+	assertNoAuthOnWire(t, s)
+}
+
+// TestInsecureRelayAuthsInClear: smtp+insecure:// is the operator's explicit choice of clear
+// text AUTH when the server offers no STARTTLS.
+func TestInsecureRelayAuthsInClear(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{AuthUsers: map[string]string{"u": "secret-pw"}, AllowInsecureAuth: true})
+	c := testClient(t, nil)
+	res := send(t, c, relayRoute(t, "smtp+insecure", s), env("a@dest.test"))
+	want(t, res[0], "a@dest.test", Delivered, 250, "2.0.0")
+	if m := s.WaitMessages(t, 1, 5*time.Second)[0]; m.TLS || m.AuthUser != "u" || m.AuthPass != "secret-pw" {
+		t.Fatalf("delivered with TLS %v as %q/%q", m.TLS, m.AuthUser, m.AuthPass)
+	}
+	if !bytes.Contains(s.Wire(), []byte("AUTH PLAIN")) {
+		t.Fatalf("no AUTH PLAIN on the wire: %q", s.Wire())
+	}
+}
+
+// TestTenantRouteRefusedAtConnect (finding 2): a Tenant route to any spelling of a loopback
+// host (literal, a name resolving there) makes no connection: delivery defers with the reason
+// and Check answers the connect stage with a fixed sentence; the operator's route (Tenant
+// false) and GATEWAY_UPSTREAM_ALLOW_PRIVATE reach it.
+func TestTenantRouteRefusedAtConnect(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{})
+	p := port(t, s)
+	lookup := func(cfg *Config) {
+		cfg.LookupHost = func(_ context.Context, h string) ([]string, error) {
+			switch h {
+			case "rebind.example", "localhost":
+				return []string{"127.0.0.1"}, nil
+			case "mapped.example":
+				return []string{"::ffff:127.0.0.1"}, nil
+			}
+			return nil, &net.DNSError{Err: "no such host", Name: h, IsNotFound: true}
+		}
+	}
+	c := testClient(t, lookup)
+	for _, host := range []string{"127.0.0.1", "rebind.example", "localhost", "mapped.example", "[::ffff:127.0.0.1]"} {
+		rt := Route{Host: host, Port: p, Tenant: true}
+		res := send(t, c, rt, env("a@dest.test"))
+		want(t, res[0], "a@dest.test", Deferred, 0, "4.4.4")
+		if !strings.Contains(res[0].Message, "destination refused") {
+			t.Errorf("%s: deferral reason %q", host, res[0].Message)
+		}
+		err := c.Check(testCtx(t), rt)
+		var ce *CheckError
+		if !errors.As(err, &ce) || ce.Stage != StageConnect {
+			t.Fatalf("%s: Check = %v", host, err)
+		}
+		if pub := ce.Public(); strings.Contains(pub, "127.0.0.1") || strings.Contains(pub, "dial") || !strings.Contains(pub, "not allowed") {
+			t.Errorf("%s: Public() = %q", host, pub)
+		}
+	}
+	if n := s.Connections(); n != 0 {
+		t.Fatalf("%d connections reached the loopback server", n)
+	}
+	send(t, c, Route{Host: "127.0.0.1", Port: p}, env("a@dest.test")) // the operator's own route
+	allowed := testClient(t, func(cfg *Config) { lookup(cfg); cfg.UpstreamAllowPrivate = true })
+	res := send(t, allowed, Route{Host: "rebind.example", Port: p, Tenant: true}, env("a@dest.test"))
+	want(t, res[0], "a@dest.test", Delivered, 250, "2.0.0")
+	if n := len(s.WaitMessages(t, 2, 5*time.Second)); n != 2 {
+		t.Fatalf("%d messages, want 2", n)
+	}
+}
+
+// TestSendMXRefusesLocal (finding 9): a recipient domain whose MX (or, without MX, whose own
+// address) is loopback bounces with the reason and no connection, unless MXAllowLocal.
+func TestSendMXRefusesLocal(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{})
+	mx := map[string][]*net.MX{"dest.test": {{Host: "mx.dest.test.", Pref: 10}, {Host: "mx2.dest.test.", Pref: 20}}}
+	hosts := map[string][]string{"mx.dest.test": {"127.0.0.1"}, "mx2.dest.test": {"::ffff:169.254.169.254"}, "plain.test": {"127.0.0.1"}}
+	strict := mxClientLocal(t, port(t, s), mx, hosts, false)
+	for _, domain := range []string{"dest.test", "plain.test"} {
+		res, err := strict.SendMX(testCtx(t), domain, env("a@"+domain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, res[0], "a@"+domain, Bounced, 0, "5.4.4")
+		if !strings.Contains(res[0].Message, "destination refused") || !strings.Contains(res[0].Message, "local") {
+			t.Errorf("%s: bounce reason %q", domain, res[0].Message)
+		}
+	}
+	if n := s.Connections(); n != 0 {
+		t.Fatalf("%d connections reached the loopback MX", n)
+	}
+	allowed := mxClient(t, port(t, s), mx, hosts)
+	res, err := allowed.SendMX(testCtx(t), "dest.test", env("a@dest.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, res[0], "a@dest.test", Delivered, 250, "2.0.0")
+}

@@ -213,7 +213,11 @@ func isASCII(s string) bool {
 // reached or answers 4xx to the greeting or EHLO; once a transaction starts,
 // its replies are final. TLS is opportunistic and unverified, as between
 // MTAs: STARTTLS when offered, and when STARTTLS fails the same host is
-// tried once more in clear text.
+// tried once more in clear text. Unless Config.MXAllowLocal, a host whose
+// addresses are all loopback, unspecified, link-local or metadata addresses
+// is not connected to (internal/netpolicy, checked on the address dialled);
+// when that is true of every MX host the recipients bounce (5.4.4), as
+// Postfix bounces mail whose MX loops back to itself.
 func (c *Client) SendMX(ctx context.Context, domain string, env Envelope) ([]Result, error) {
 	domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
 	if domain == "" {
@@ -228,8 +232,9 @@ func (c *Client) SendMX(ctx context.Context, domain string, env Envelope) ([]Res
 	}
 
 	last := reply{enhanced: "4.4.1", message: "no MX host tried", class: Deferred}
+	allRefused := true
 	for _, h := range hosts {
-		rt := Route{Host: h, Port: c.cfg.MXPort, Encryption: EncryptionSTARTTLS, InsecureSkipVerify: true}
+		rt := Route{Host: h, Port: c.cfg.MXPort, Encryption: EncryptionSTARTTLS, InsecureSkipVerify: true, mx: true}
 		res, cerr, err := c.attempt(ctx, rt, env)
 		if err != nil {
 			return nil, err
@@ -249,14 +254,22 @@ func (c *Client) SendMX(ctx context.Context, domain string, env Envelope) ([]Res
 			return results(env, reply{code: cerr.Code, enhanced: cerr.Enhanced,
 				message: fmt.Sprintf("%s: %s", h, cerr.Message), class: Bounced}), nil
 		}
+		allRefused = allRefused && cerr.refused
 		last = fromCheck(cerr)
-		last.message = fmt.Sprintf("%s: %s", h, last.message)
+		if !cerr.refused { // a refusal names its host already
+			last.message = fmt.Sprintf("%s: %s", h, last.message)
+		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if len(hosts) > 1 {
 		last.message = fmt.Sprintf("all %d MX hosts of %s failed; last: %s", len(hosts), domain, last.message)
+	}
+	if allRefused && len(hosts) > 0 && ctx.Err() == nil {
+		last = reply{enhanced: "5.4.4", class: Bounced, message: fmt.Sprintf(
+			"the MX hosts of %s are local or link-local addresses, which direct delivery does not connect to (%s)",
+			domain, last.message)}
 	}
 	return results(env, last), nil
 }

@@ -76,6 +76,7 @@ type Server struct {
 	accepted int
 	open     int
 	peak     int
+	wire     []byte // every byte clients sent, as an on-path observer sees them
 }
 
 type failure struct {
@@ -224,6 +225,14 @@ func (s *Server) PeakConnections() int {
 	return s.peak
 }
 
+// Wire is every byte clients have sent so far, below any TLS layer: what an
+// on-path observer sees (commands in clear text, ciphertext after STARTTLS).
+func (s *Server) Wire() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.wire...)
+}
+
 // injected returns the error to answer at stage for addr, if any.
 func (s *Server) injected(stage, addr string) error {
 	s.mu.Lock()
@@ -277,6 +286,19 @@ type countedConn struct {
 	net.Conn
 	s    *Server
 	once sync.Once
+}
+
+// Read records what the client sent (Server.Wire), capped at 1 MiB.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.s.mu.Lock()
+		if len(c.s.wire) < 1<<20 {
+			c.s.wire = append(c.s.wire, p[:n]...)
+		}
+		c.s.mu.Unlock()
+	}
+	return n, err
 }
 
 func (c *countedConn) Close() error {
