@@ -71,6 +71,8 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerWebhooks(r)
 	a.registerSenderDomains(r)
 	a.registerGateways(r)
+	a.registerLists(r)
+	a.registerCustomFields(r)
 }
 
 // hashPassword hashes a password for storage.

@@ -107,6 +107,9 @@ func (db *DB) CreateList(ctx context.Context, l *List, confirm *ListEmail) error
 			return nil
 		}
 		confirm.UserID, confirm.ListID = l.UserID, l.ID
+		if confirm.Name == "" {
+			confirm.Name = "Confirmation email: " + strconv.FormatInt(l.ID, 10)
+		}
 		if err := insertListEmail(ctx, tx, confirm); err != nil {
 			return err
 		}

@@ -28,7 +28,9 @@ import (
 //
 // ${name} in a request is replaced by the variable's value. In an expected JSON body, a string
 // "${name}" captures the actual value when name is unset and must equal it when set; "${*}"
-// matches anything. Objects must have exactly the expected keys. An expected body that is not
+// matches anything; "${#name}" captures (or compares) like "${name}" and also requires a JSON
+// number. Objects must have exactly the expected keys, unless the expected object has the key
+// "*" (with any value): then further keys are allowed. An expected body that is not
 // JSON is compared as text after substitution. Header lines after "<<< STATUS" (before a blank
 // line) must be present in the response.
 type Transcript struct {
@@ -207,7 +209,7 @@ func ParseTranscript(path string) (*Transcript, error) {
 	return t, sc.Err()
 }
 
-var varRE = regexp.MustCompile(`\$\{([A-Za-z0-9_.*-]+)\}`)
+var varRE = regexp.MustCompile(`\$\{(#?[A-Za-z0-9_.*-]+)\}`)
 
 func substitute(s string, vars map[string]string) (string, error) {
 	var missing []string
@@ -317,6 +319,12 @@ func matchJSON(path string, want, got any, vars map[string]string) error {
 			if name == "*" {
 				return nil
 			}
+			if strings.HasPrefix(name, "#") {
+				if _, isNum := got.(json.Number); !isNum {
+					return fmt.Errorf("%s = %v (%T), want a number", path, got, got)
+				}
+				name = name[1:]
+			}
 			gs := scalarString(got)
 			if v, set := vars[name]; set {
 				if v != gs {
@@ -353,12 +361,16 @@ func matchJSON(path string, want, got any, vars map[string]string) error {
 			subst[sk] = v
 		}
 		w = subst
+		_, open := w["*"]
+		delete(w, "*")
 		var wk, gk []string
 		for k := range w {
 			wk = append(wk, k)
 		}
 		for k := range g {
-			gk = append(gk, k)
+			if _, want := w[k]; want || !open {
+				gk = append(gk, k)
+			}
 		}
 		sort.Strings(wk)
 		sort.Strings(gk)
