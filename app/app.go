@@ -81,7 +81,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		limiter = dispatcher.NewLimiter(cfg.RateLimit.N, cfg.RateLimit.Per)
 	}
 	s.Dispatcher = dispatcher.New(s.Registry, s.App, limiter, log)
-	s.HTTP = &dispatcher.HTTP{D: s.Dispatcher, BodyLimit: cfg.BodyLimit, Log: log, Health: db.Ping}
+	s.HTTP = &dispatcher.HTTP{
+		D: s.Dispatcher, BodyLimit: cfg.BodyLimit, SmallBodyLimit: cfg.SmallBodyLimit,
+		Limits:   dispatcher.Limits{Depth: cfg.MaxInputNesting, Vars: cfg.MaxInputVars, Elements: cfg.MaxInputValues},
+		Inflight: dispatcher.NewInflight(cfg.BodyInflight), InflightWait: cfg.InflightWait,
+		Log: log, Health: db.Ping,
+	}
 	if err := s.setupDelivery(); err != nil {
 		s.Close()
 		return nil, err

@@ -23,13 +23,17 @@ type badBody struct {
 	name, ctype string
 	body        []byte
 	// decodeFails: the request decoder refuses it (the surface's "bad request body" answer);
-	// tooLarge: it is over the body limit (the surface's 413).
-	decodeFails, tooLarge bool
+	// overLimit: as a decoding limit (nesting, form variables, values) refuses it, which is
+	// the same answer but for GatewayAPI's (400 0x0202 rather than 422 0x0200);
+	// tooLarge: it is over the body limit (the surface's 413); overSmall: over the small body
+	// limit only, so a 413 from the commands that take no content and not from the others.
+	decodeFails, overLimit, tooLarge, overSmall bool
 }
 
 // badBodies are the hostile bodies every surface gets: garbage, truncated, giant, 10k-deep
-// JSON, invalid UTF-8 and CRLF-laden fields, in the encodings the decoder takes.
-func badBodies(limit int64) []badBody {
+// JSON and PHP form names (urlencoded and multipart), too many form variables or values,
+// invalid UTF-8 and CRLF-laden fields, in the encodings the decoder takes.
+func badBodies(limit, small int64) []badBody {
 	rnd := rand.New(rand.NewPCG(9, 9))
 	garbage := make([]byte, 4096)
 	for i := range garbage {
@@ -42,14 +46,21 @@ func badBodies(limit int64) []badBody {
 		`"subject":"s\r\nBcc: v@x.y","from":"Eve\r\n <e@bad.example>","html":"<p>x</p>","plaintext":"x"}`
 	return []badBody{
 		{name: "garbage", ctype: "application/json", body: garbage, decodeFails: true},
-		{name: "garbage-form", ctype: "application/x-www-form-urlencoded", body: []byte("a[[[[=1&b]=2&=&&[c]=%ff%fe&d[" + strings.Repeat("[x]", 500) + "=1&To[0][email][]=%0d%0a")},
+		{name: "garbage-form", ctype: "application/x-www-form-urlencoded", body: []byte("a[[[[=1&b]=2&=&&[c]=%ff%fe&d[" + strings.Repeat("[x]", 500) + "=1&To[0][email][]=%0d%0a"), decodeFails: true, overLimit: true},
 		{name: "bad-escape-form", ctype: "application/x-www-form-urlencoded", body: []byte("Subject=%zz&To=%"), decodeFails: true},
 		{name: "truncated-json", ctype: "application/json", body: []byte(`{"Subject":"x","To":[{"email":"a@b`), decodeFails: true},
 		{name: "truncated-multipart", ctype: "multipart/form-data; boundary=zz", body: []byte("--zz\r\nContent-Disposition: form-data; name=\"Subject\"\r\n\r\nhel"), decodeFails: true},
 		{name: "giant", ctype: "application/json", body: []byte(`{"Subject":"` + strings.Repeat("A", int(limit)+1024) + `"}`), tooLarge: true},
-		// Go's JSON decoder stops at 10,000 levels: one level more is a bad body; 10,000 get through.
-		{name: "deep-array", ctype: "application/json", body: []byte(`{"To":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`), decodeFails: true},
-		{name: "deep-object", ctype: "application/json", body: []byte(strings.Repeat(`{"To":`, 10000) + "1" + strings.Repeat("}", 10000))},
+		{name: "medium", ctype: "application/json", body: []byte(`{"Subject":"` + strings.Repeat("A", int(small)+1024) + `","ContentType":"plain","PlainContent":"x",` +
+			`"From":{"email":"app@bad.example"},"To":[{"email":"a@example.net"}]}`), overSmall: true},
+		// Nesting stops at 32 levels below a top-level parameter (GATEWAY_MAX_INPUT_NESTING).
+		{name: "deep-array", ctype: "application/json", body: []byte(`{"To":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`), decodeFails: true, overLimit: true},
+		{name: "deep-object", ctype: "application/json", body: []byte(strings.Repeat(`{"To":`, 10000) + "1" + strings.Repeat("}", 10000)), decodeFails: true, overLimit: true},
+		{name: "deep-form", ctype: "application/x-www-form-urlencoded", body: []byte("a" + strings.Repeat("[x]", 60000) + "=1"), decodeFails: true, overLimit: true},
+		{name: "deep-multipart", ctype: deepMultipartType, body: deepMultipart(60000), decodeFails: true, overLimit: true},
+		// 2,000 form variables (GATEWAY_MAX_INPUT_VARS 1,000), 20,000 JSON values (GATEWAY_MAX_INPUT_VALUES 10,000).
+		{name: "many-vars", ctype: "application/x-www-form-urlencoded", body: []byte(strings.Repeat("a[]=1&", 2000)), decodeFails: true, overLimit: true},
+		{name: "many-values", ctype: "application/json", body: []byte(`{"a":[0` + strings.Repeat(",0", 20000) + `]}`), decodeFails: true, overLimit: true},
 		{name: "invalid-utf8", ctype: "application/json", body: []byte("{\"Subject\":\"\xff\xfe\xc3\x28\",\"ContentType\":\"plain\",\"PlainContent\":\"\xed\xa0\x80\"," +
 			"\"From\":{\"email\":\"app@bad.example\",\"name\":\"\xff\"},\"To\":[{\"email\":\"\xff@example.net\"}],\"DomainName\":\"\xff.example\",\"name\":\"\xc3\x28\"}")},
 		{name: "crlf-fields", ctype: "application/json", body: []byte(crlf)},
@@ -58,10 +69,23 @@ func badBodies(limit int64) []badBody {
 	}
 }
 
+// deepMultipartType is the content type of deepMultipart's bodies.
+const deepMultipartType = "multipart/form-data; boundary=deepdeepdeep"
+
+// deepMultipart is a multipart/form-data body with one field whose PHP name is nested levels
+// deep: a[x][x]...[x]=1.
+func deepMultipart(levels int) []byte {
+	return []byte("--deepdeepdeep\r\nContent-Disposition: form-data; name=\"a" + strings.Repeat("[x]", levels) +
+		"\"\r\n\r\n1\r\n--deepdeepdeep--\r\n")
+}
+
 // badSurface is one route and how its errors look.
 type badSurface struct {
 	name, method, path string
-	header             http.Header
+	// large: the route's command takes content (bodies up to GATEWAY_BODY_LIMIT), or is not
+	// known before the body is read (api.php without Command in the query string).
+	large  bool
+	header http.Header
 	// check asserts the answer is the surface's documented error (or success) envelope.
 	check func(t *testing.T, b badBody, status int, body []byte)
 }
@@ -71,8 +95,8 @@ type badSurface struct {
 // the server is healthy, a normal send still works, and no injected header reached a stored
 // message.
 func TestBadInput(t *testing.T) {
-	const limit = 256 << 10
-	env := apptest.Start(t, func(c *config.Config) { c.BodyLimit = limit })
+	const limit, small = 256 << 10, 200 << 10
+	env := apptest.Start(t, func(c *config.Config) { c.BodyLimit, c.SmallBodyLimit = limit, small })
 	u := env.CreateUser("bad")
 	dom := env.AddDomain(u, "bad.example")
 	env.EnableDomain(dom)
@@ -207,9 +231,15 @@ func TestBadInput(t *testing.T) {
 			Variables    []string `json:"variables"`
 		}
 		decodeOK(t, body, &m)
-		if b.decodeFails {
+		switch {
+		case b.overLimit:
+			wantStatus(t, b, status, http.StatusBadRequest)
+			if m.Code != "0x0202" {
+				t.Errorf("over a decoding limit: code %q, want 0x0202", m.Code)
+			}
+		case b.decodeFails:
 			wantStatus(t, b, status, http.StatusUnprocessableEntity)
-		} else {
+		default:
 			wantStatus(t, b, status, http.StatusBadRequest, http.StatusUnprocessableEntity)
 		}
 		if !strings.HasPrefix(m.Code, "0x") || m.IncidentUUID == "" || m.Message == "" || m.Variables == nil {
@@ -219,22 +249,22 @@ func TestBadInput(t *testing.T) {
 
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 	surfaces := []badSurface{
-		{"api.php sendemail", "POST", "/api.php?Command=emailgateway.sendemail&SenderAPIKey=" + key, nil, apiphp},
-		{"api.php adddomain", "POST", "/api.php?Command=emailgateway.adddomain&SessionID=" + u.SessionID, nil, apiphp},
-		{"api.php updatedomain", "POST", "/api.php?Command=emailgateway.updatedomain&SessionID=" + u.SessionID + "&DomainID=" + fmt.Sprint(dom), nil, apiphp},
-		{"api.php no command", "POST", "/api.php", nil, apiphp},
-		{"v1 email", "POST", "/api/v1/email", bearer(key), v1},
-		{"v1 events", "GET", "/api/v1/events", bearer(key), v1},
-		{"v1 webhooks", "POST", "/api/v1/webhooks", bearer(key), v1},
-		{"v1 sender.domains", "POST", "/api/v1/sender.domains", bearer(apptest.AdminKey), v1},
-		{"navixy auth", "POST", "/panel/account/auth", nil, navixy},
-		{"navixy list", "POST", "/panel/gateways/email/list", http.Header{"Authorization": {"NVX " + hash}}, navixy},
-		{"navixy v2 bind", "POST", "/v2/panel/gateways/email/bind?hash=" + hash, nil, navixy},
-		{"b2core create", "POST", "/api/v2/mail/providers", bearer(u.SessionID), rest(http.StatusCreated)},
-		{"b2core update", "PATCH", "/api/v2/mail/providers/1", bearer(u.SessionID), rest(http.StatusOK)},
-		{"tenevo create", "POST", "/messages/gateways", bearer(u.SessionID), rest(http.StatusCreated)},
-		{"tenevo update", "PUT", "/messages/gateways/1/", bearer(u.SessionID), rest(http.StatusOK)},
-		{"gatewayapi email", "POST", "/rest/email", http.Header{"Authorization": {"Token " + key}}, gatewayAPI},
+		{"api.php sendemail", "POST", "/api.php?Command=emailgateway.sendemail&SenderAPIKey=" + key, true, nil, apiphp},
+		{"api.php adddomain", "POST", "/api.php?Command=emailgateway.adddomain&SessionID=" + u.SessionID, false, nil, apiphp},
+		{"api.php updatedomain", "POST", "/api.php?Command=emailgateway.updatedomain&SessionID=" + u.SessionID + "&DomainID=" + fmt.Sprint(dom), false, nil, apiphp},
+		{"api.php no command", "POST", "/api.php", true, nil, apiphp},
+		{"v1 email", "POST", "/api/v1/email", true, bearer(key), v1},
+		{"v1 events", "GET", "/api/v1/events", false, bearer(key), v1},
+		{"v1 webhooks", "POST", "/api/v1/webhooks", false, bearer(key), v1},
+		{"v1 sender.domains", "POST", "/api/v1/sender.domains", false, bearer(apptest.AdminKey), v1},
+		{"navixy auth", "POST", "/panel/account/auth", false, nil, navixy},
+		{"navixy list", "POST", "/panel/gateways/email/list", false, http.Header{"Authorization": {"NVX " + hash}}, navixy},
+		{"navixy v2 bind", "POST", "/v2/panel/gateways/email/bind?hash=" + hash, false, nil, navixy},
+		{"b2core create", "POST", "/api/v2/mail/providers", false, bearer(u.SessionID), rest(http.StatusCreated)},
+		{"b2core update", "PATCH", "/api/v2/mail/providers/1", false, bearer(u.SessionID), rest(http.StatusOK)},
+		{"tenevo create", "POST", "/messages/gateways", false, bearer(u.SessionID), rest(http.StatusCreated)},
+		{"tenevo update", "PUT", "/messages/gateways/1/", false, bearer(u.SessionID), rest(http.StatusOK)},
+		{"gatewayapi email", "POST", "/rest/email", true, http.Header{"Authorization": {"Token " + key}}, gatewayAPI},
 	}
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(t *testing.T, method, path string, header http.Header, ctype string, body []byte) (int, http.Header, []byte) {
@@ -272,7 +302,8 @@ func TestBadInput(t *testing.T) {
 	}
 
 	for _, s := range surfaces {
-		for _, b := range badBodies(limit) {
+		for _, b := range badBodies(limit, small) {
+			b.tooLarge = b.tooLarge || b.overSmall && !s.large
 			t.Run(s.name+"/"+b.name, func(t *testing.T) {
 				status, h, body := do(t, s.method, s.path, s.header, b.ctype, b.body)
 				if s.check != nil && !(status == http.StatusNoContent && len(body) == 0) {
@@ -301,6 +332,54 @@ func TestBadInput(t *testing.T) {
 				})
 			}
 		}
+	}
+
+	// A body is not read before it may be: a Content-Length over the route's cap is refused at
+	// once, and so is a wrong credential in a header for a command that takes content. The
+	// client sends the headers of a 20 MiB body and nothing more; the answer must come within
+	// 5 s (reading the body would wait for bytes that never come).
+	for _, c := range []struct {
+		name, path, auth string
+		status           int
+		want             string
+	}{
+		{"small command over its cap", "/api.php?Command=emailgateway.getdomains&SessionID=" + u.SessionID, "", 413, `"ErrorCode":100000`},
+		{"v1 route over its cap", "/api/v1/webhooks", "Bearer " + key, 413, `"Code":100000`},
+		{"b2core over its cap", "/api/v2/mail/providers", "Bearer " + u.SessionID, 413, `"errors":[`},
+		{"navixy over its cap", "/panel/account/auth", "", 400, `"code":5`},
+		{"send over the large cap", "/api/v1/email", "Bearer " + key, 413, `"Code":100000`},
+		{"send with a wrong Bearer key", "/api/v1/email", "Bearer eg_live_wrong", 200, `"Code":13`},
+		{"gatewayapi with a wrong token", "/rest/email", "Token wrong-token", 401, `"code":"0x0101"`},
+	} {
+		t.Run("unread-body/"+c.name, func(t *testing.T) {
+			size := 20 << 20 // over every cap
+			switch {
+			case strings.Contains(c.name, "large cap"):
+				size = limit + 1
+			case strings.Contains(c.name, "wrong"):
+				size = limit // over the small cap, within the large one
+			}
+			conn, err := net.DialTimeout("tcp", strings.TrimPrefix(env.URL, "http://"), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			auth := ""
+			if c.auth != "" {
+				auth = "Authorization: " + c.auth + "\r\n"
+			}
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n{\"Subject\":\"", c.path, size, auth)
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer before the body was sent: %v", err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != c.status || !bytes.Contains(b, []byte(c.want)) {
+				t.Fatalf("HTTP %d %.300q; want %d with %s", res.StatusCode, b, c.status, c.want)
+			}
+		})
 	}
 
 	// Bodies that stop before their Content-Length (the client goes away): an answer or a

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -58,47 +56,14 @@ func TestSendSurvivesKill(t *testing.T) {
 	db.Close()
 
 	dns := dnstest.Start(t) // delivery lookups stay on loopback
-	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"GATEWAY_DB=" + dsn, "GATEWAY_HTTP_ADDR=" + addr, "GATEWAY_SMTP_ADDR=127.0.0.1:0",
-		"GATEWAY_SECRET_KEY=" + secretHex, "GATEWAY_SECRET_KEY_FILE=" + filepath.Join(dir, "secret.key"),
-		"GATEWAY_ADMIN_API_KEY=crash-admin", "GATEWAY_DNS_SERVER=" + dns.Addr, "GATEWAY_MX_PORT=1",
+	proc := testkit.Serve(t, bin,
+		"GATEWAY_DB="+dsn, "GATEWAY_SMTP_ADDR=127.0.0.1:0",
+		"GATEWAY_SECRET_KEY="+secretHex, "GATEWAY_SECRET_KEY_FILE="+filepath.Join(dir, "secret.key"),
+		"GATEWAY_ADMIN_API_KEY=crash-admin", "GATEWAY_DNS_SERVER="+dns.Addr, "GATEWAY_MX_PORT=1",
 		"GATEWAY_RATE_LIMIT=off", "GATEWAY_HOSTNAME=mx.gateway.test", "GATEWAY_LOG_LEVEL=error",
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := http.Get(base + "/healthz")
-		if err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("gatewayd exited: %s", stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gatewayd did not come up: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	)
+	base := proc.URL
 
 	const killAfter = 25
 	var (
@@ -138,17 +103,13 @@ func TestSendSurvivesKill(t *testing.T) {
 				n := len(acked)
 				mu.Unlock()
 				if n >= killAfter {
-					once.Do(func() { cmd.Process.Signal(os.Kill) })
+					once.Do(proc.Kill)
 				}
 			}
 		}(w)
 	}
 	wg.Wait()
-	once.Do(func() { cmd.Process.Signal(os.Kill) }) // when every client stopped early
-	<-exited
-	if t.Failed() {
-		t.Logf("gatewayd's log:\n%s", stderr.String())
-	}
+	once.Do(proc.Kill) // when every client stopped early
 	if len(acked) < killAfter {
 		t.Fatalf("only %d sends acknowledged before the kill", len(acked))
 	}

@@ -9,12 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +90,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("phase 2: %d of %d sends acknowledged", got, second)
 	}
 	sink.wait(t, "two-", max(second/10, 1), time.Minute)
-	a.kill()
+	a.Kill()
 	held, err := db.QueueCounts(ctx, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -122,94 +120,28 @@ func TestTwoNodes(t *testing.T) {
 	}
 	dups2, _ = sink.report("two-")
 	t.Logf("twonodes: every row delivered %.1f s after the kill; %d redeliveries in all", time.Since(killedAt).Seconds(), dups2)
-	if err := b.stop(); err != nil {
+	if err := b.Stop(); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // gatewayNode is one running gatewayd process.
 type gatewayNode struct {
-	name   string // its EHLO name
-	url    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *bytes.Buffer
-	mu     sync.Mutex
+	name string // its EHLO name
+	*testkit.Process
 }
 
 func startNode(t *testing.T, bin, dsn, name, sinkAddr string) *gatewayNode {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
-	n := &gatewayNode{name: name, url: "http://" + addr, log: &bytes.Buffer{}, exited: make(chan struct{})}
-	n.cmd = exec.Command(bin, "serve")
-	n.cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"GATEWAY_DB=" + dsn, "GATEWAY_HTTP_ADDR=" + addr, "GATEWAY_SMTP_ADDR=127.0.0.1:0",
-		"GATEWAY_SECRET_KEY=" + deliverytest.SecretHex, "GATEWAY_SECRET_KEY_FILE=" + filepath.Join(dir, "secret.key"),
-		"GATEWAY_ADMIN_API_KEY=twonodes-admin", "GATEWAY_DEFAULT_RELAY=smtp://" + sinkAddr,
-		"GATEWAY_DNS_SERVER=127.0.0.1:9", "GATEWAY_HOSTNAME=" + name, "GATEWAY_LOG_LEVEL=warn",
+	return &gatewayNode{name: name, Process: testkit.Serve(t, bin,
+		"GATEWAY_DB="+dsn, "GATEWAY_SMTP_ADDR=127.0.0.1:0",
+		"GATEWAY_SECRET_KEY="+deliverytest.SecretHex, "GATEWAY_SECRET_KEY_FILE="+filepath.Join(dir, "secret.key"),
+		"GATEWAY_ADMIN_API_KEY=twonodes-admin", "GATEWAY_DEFAULT_RELAY=smtp://"+sinkAddr,
+		"GATEWAY_DNS_SERVER=127.0.0.1:9", "GATEWAY_HOSTNAME="+name, "GATEWAY_LOG_LEVEL=warn",
 		"GATEWAY_RATE_LIMIT=off", "GATEWAY_WORKERS=4", "GATEWAY_DELIVERY_LEASE=6s",
 		"GATEWAY_RETRY_MIN=1s", "GATEWAY_RETRY_MAX=2s",
-	}
-	n.cmd.Stdout, n.cmd.Stderr = lockedWriter{n}, lockedWriter{n}
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no node outlives a test binary that times out
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { n.cmd.Wait(); close(n.exited) }()
-	t.Cleanup(func() {
-		n.kill()
-		if t.Failed() {
-			n.mu.Lock()
-			t.Logf("%s log:\n%s", name, n.log.String())
-			n.mu.Unlock()
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if r, err := http.Get(n.url + "/healthz"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return n
-			}
-		}
-		select {
-		case <-n.exited:
-			t.Fatalf("%s exited: %s", name, n.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not come up", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type lockedWriter struct{ n *gatewayNode }
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.n.mu.Lock()
-	defer w.n.mu.Unlock()
-	return w.n.log.Write(p)
-}
-
-func (n *gatewayNode) kill() {
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.exited
-}
-
-func (n *gatewayNode) stop() error {
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-		if !n.cmd.ProcessState.Success() {
-			return fmt.Errorf("%s exited with %v after SIGTERM", n.name, n.cmd.ProcessState)
-		}
-		return nil
-	case <-time.After(45 * time.Second):
-		return fmt.Errorf("%s did not stop within 45 s of SIGTERM", n.name)
-	}
+	)}
 }
 
 // sendMany sends count one-recipient messages (<prefix>-<i>@dest.test) from 8 clients over
@@ -240,7 +172,7 @@ func sendMany(t *testing.T, nodes []*gatewayNode, key, prefix string, from, coun
 					"From": map[string]any{"email": "app@twonodes.example"},
 					"To":   []any{map[string]any{"email": fmt.Sprintf("%s-%d@dest.test", prefix, i)}},
 				})
-				req, _ := http.NewRequest("POST", nodes[i%len(nodes)].url+"/api/v1/email", bytes.NewReader(body))
+				req, _ := http.NewRequest("POST", nodes[i%len(nodes)].URL+"/api/v1/email", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Content-Type", "application/json")
 				res, err := client.Do(req)

@@ -34,6 +34,7 @@ const (
 func (a *App) registerGatewayAPI(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "gatewayapi.email", Auth: dispatcher.AuthSender, RateLimited: true, RateGroup: "gatewayapi",
+		LargeBody:   true,
 		AuthMissing: gatewayAPIError(dispatcher.KindAuth, GatewayAPIMissingToken, "No API token was given"),
 		AuthInvalid: gatewayAPIError(dispatcher.KindAuth, GatewayAPIBadToken, "Invalid API token"),
 		Handler:     a.gatewayAPIEmail,

@@ -66,6 +66,7 @@ const (
 func (a *App) registerSend(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.sendemail", Auth: dispatcher.AuthSender, RateLimited: true, RateGroup: "send",
+		LargeBody:        true,
 		RateLimitMessage: "Email send rate limit exceeded",
 		AuthMissing:      dispatcher.Fail(dispatcher.KindAuth, sendMissingKey, "Missing SenderAPIKey"),
 		AuthInvalid:      dispatcher.Fail(dispatcher.KindAuth, sendBadKey, "Invalid SenderAPIKey"),

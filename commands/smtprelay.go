@@ -350,7 +350,7 @@ func relayHeaderKinds(h mail.Header) map[string]string {
 
 func (a *App) registerSMTPRelay(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
-		Name: "emailgateway.smtprelay", Auth: dispatcher.AuthAdmin, Permission: PermManageDomain,
+		Name: "emailgateway.smtprelay", Auth: dispatcher.AuthAdmin, Permission: PermManageDomain, LargeBody: true,
 		Params: []dispatcher.Param{
 			{Name: "SMTPUsername", Required: true, Code: 1, Message: "Missing SMTPUsername"},
 			{Name: "SMTPPassword", Required: true, Code: 2, Message: "Missing SMTPPassword"},

@@ -48,7 +48,13 @@ type Config struct {
 	WebhookRetryMin     time.Duration // GATEWAY_WEBHOOK_RETRY_MIN
 	WebhookRetryMax     time.Duration // GATEWAY_WEBHOOK_RETRY_MAX
 	SessionLifetime     time.Duration // GATEWAY_SESSION_LIFETIME
-	BodyLimit           int64         // GATEWAY_BODY_LIMIT bytes
+	BodyLimit           int64         // GATEWAY_BODY_LIMIT: bodies of commands that take content, bytes
+	SmallBodyLimit      int64         // GATEWAY_SMALL_BODY_LIMIT: bodies of every other command, bytes
+	MaxInputNesting     int           // GATEWAY_MAX_INPUT_NESTING: levels below a top-level parameter
+	MaxInputVars        int           // GATEWAY_MAX_INPUT_VARS: form variables (query + body) of one request
+	MaxInputValues      int           // GATEWAY_MAX_INPUT_VALUES: decoded values of one request
+	BodyInflight        int64         // GATEWAY_BODY_INFLIGHT: bytes of bodies and decoded parameters in flight
+	InflightWait        time.Duration // GATEWAY_BODY_INFLIGHT_WAIT: how long a request waits for that budget
 	PricePerEmail       float64       // GATEWAY_PRICE_PER_EMAIL (GatewayAPI usage)
 	Currency            string        // GATEWAY_CURRENCY
 	MaxRecipients       int           // GATEWAY_MAX_RECIPIENTS: To addresses of one API send (GatewayAPI: recipients)
@@ -130,6 +136,12 @@ func Defaults() *Config {
 		WebhookRetryMax: 12 * time.Hour,
 		SessionLifetime: 24 * time.Hour,
 		BodyLimit:       30 << 20,
+		SmallBodyLimit:  1 << 20,
+		MaxInputNesting: 32,
+		MaxInputVars:    1000,
+		MaxInputValues:  10000,
+		BodyInflight:    256 << 20,
+		InflightWait:    10 * time.Second,
 		PricePerEmail:   0.00075,
 		Currency:        "EUR",
 		LogLevel:        "info",
@@ -236,7 +248,13 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	dur(&c.WebhookRetryMin, "GATEWAY_WEBHOOK_RETRY_MIN", "first webhook retry delay")
 	dur(&c.WebhookRetryMax, "GATEWAY_WEBHOOK_RETRY_MAX", "longest webhook retry delay")
 	dur(&c.SessionLifetime, "GATEWAY_SESSION_LIFETIME", "login session lifetime")
-	int64v(&c.BodyLimit, "GATEWAY_BODY_LIMIT", "largest HTTP request body in bytes")
+	int64v(&c.BodyLimit, "GATEWAY_BODY_LIMIT", "largest HTTP request body of a command that takes content (sends, relay, imports, templates), bytes")
+	int64v(&c.SmallBodyLimit, "GATEWAY_SMALL_BODY_LIMIT", "largest HTTP request body of every other command, bytes")
+	integer(&c.MaxInputNesting, "GATEWAY_MAX_INPUT_NESTING", "deepest nesting of request parameters (a[b][c] is 2)")
+	integer(&c.MaxInputVars, "GATEWAY_MAX_INPUT_VARS", "most form variables (query string and form body) of one request")
+	integer(&c.MaxInputValues, "GATEWAY_MAX_INPUT_VALUES", "most decoded parameter values (objects, arrays, scalars) of one request")
+	int64v(&c.BodyInflight, "GATEWAY_BODY_INFLIGHT", "bytes of request bodies and their decoded parameters held at once, server-wide")
+	dur(&c.InflightWait, "GATEWAY_BODY_INFLIGHT_WAIT", "how long a request waits for room in GATEWAY_BODY_INFLIGHT before it is refused")
 	priceStr := strconv.FormatFloat(c.PricePerEmail, 'f', -1, 64)
 	str(&priceStr, "GATEWAY_PRICE_PER_EMAIL", "GatewayAPI price per email")
 	str(&c.Currency, "GATEWAY_CURRENCY", "GatewayAPI currency")
@@ -294,8 +312,14 @@ func (c *Config) validate() []error {
 	if c.SMTPMaxSize < 1024 || c.SMTPMaxRcpts < 1 || c.SMTPMaxConns < 1 {
 		errs = append(errs, errors.New("GATEWAY_SMTP_MAX_SIZE must be at least 1024, GATEWAY_SMTP_MAX_RECIPIENTS and GATEWAY_SMTP_MAX_CONNECTIONS at least 1"))
 	}
-	if c.BodyLimit < 1024 {
-		errs = append(errs, errors.New("GATEWAY_BODY_LIMIT must be at least 1024"))
+	if c.BodyLimit < 1024 || c.SmallBodyLimit < 1024 {
+		errs = append(errs, errors.New("GATEWAY_BODY_LIMIT and GATEWAY_SMALL_BODY_LIMIT must be at least 1024"))
+	}
+	if c.MaxInputNesting < 1 || c.MaxInputVars < 1 || c.MaxInputValues < 1 {
+		errs = append(errs, errors.New("GATEWAY_MAX_INPUT_NESTING, GATEWAY_MAX_INPUT_VARS and GATEWAY_MAX_INPUT_VALUES must be at least 1"))
+	}
+	if c.BodyInflight < c.BodyLimit || c.InflightWait <= 0 {
+		errs = append(errs, errors.New("GATEWAY_BODY_INFLIGHT must be at least GATEWAY_BODY_LIMIT, and GATEWAY_BODY_INFLIGHT_WAIT positive"))
 	}
 	if c.MaxRecipients < 1 || c.MaxCC < 0 || c.MaxBCC < 0 || c.MaxReplyTo < 0 || c.MaxAttachmentBytes < 0 || c.MaxUsers < 0 {
 		errs = append(errs, errors.New("GATEWAY_MAX_RECIPIENTS must be at least 1; GATEWAY_MAX_CC, _BCC, _REPLY_TO, _ATTACHMENT_SIZE and GATEWAY_MAX_USERS at least 0"))

@@ -22,11 +22,11 @@ func (h *HTTP) apiPHP(c echo.Context) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return h.hardFailure(c, false, http.StatusBadRequest, CodeBadMethod, "Invalid request method; use GET or POST")
 	}
-	tree, err := DecodeRequest(r, h.BodyLimit)
+	p, release, err := h.readParams(c, "", nil)
+	defer release()
 	if err != nil {
 		return h.decodeFailure(c, err)
 	}
-	p := NewParams(tree)
 	xml := p.String("ResponseFormat") == "XML"
 	name := p.String("Command")
 	if name == "" {
@@ -144,15 +144,23 @@ func (h *HTTP) hardFailure(c echo.Context, xml bool, status, code int, msg strin
 	return h.writeAPIPHP(c, xml, status, head, body)
 }
 
-// decodeFailure answers a body that could not be decoded: 100000, always in JSON, since the
-// request was not parsed far enough to know which format it asked for (error-handling.md).
+// decodeFailure answers a request readParams refused, always in JSON, since the request was
+// not parsed far enough to know which format it asked for (error-handling.md): over its body
+// cap 413, over a decoding limit or unparsable 400, all with code 100000; the in-flight
+// budget full 503 with code 429 and Retry-After.
 func (h *HTTP) decodeFailure(c echo.Context, err error) error {
 	const xml = false
-	if errors.Is(err, ErrBodyTooLarge) {
-		return h.hardFailure(c, xml, http.StatusRequestEntityTooLarge, CodeBadJSON, "Request body is larger than the server accepts")
-	}
 	var bj *BadJSONError
-	if errors.As(err, &bj) {
+	var le *LimitError
+	switch {
+	case errors.Is(err, ErrBodyTooLarge):
+		return h.hardFailure(c, xml, http.StatusRequestEntityTooLarge, CodeBadJSON, "Request body is larger than the server accepts")
+	case errors.Is(err, ErrBusy):
+		c.Response().Header().Set("Retry-After", "1")
+		return h.hardFailure(c, xml, http.StatusServiceUnavailable, errRateLimit.Code(), msgBusy)
+	case errors.As(err, &le):
+		return h.hardFailure(c, xml, http.StatusBadRequest, CodeBadJSON, "Invalid request body: "+le.Error())
+	case errors.As(err, &bj):
 		return h.hardFailure(c, xml, http.StatusBadRequest, CodeBadJSON, "Invalid request body: "+bj.Err.Error())
 	}
 	h.Log.Warn("decode request", "err", err)

@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,22 +27,17 @@ func (h *HTTP) rest(surface, command string, okStatus int, tr func(*http.Request
 			lang, say = tr(r)
 			c.Response().Header().Set("Content-Language", lang)
 		}
-		tree, err := DecodeRequest(r, h.BodyLimit)
-		if err != nil {
-			e := Fail(KindInvalid, CodeBadJSON, "Invalid request body.")
-			if errors.Is(err, ErrBodyTooLarge) {
-				e = Fail(KindInvalid, CodeBadJSON, "Request body is too large.")
-				e.Status = http.StatusRequestEntityTooLarge
-			}
-			return h.restError(c, surface, command, e, say)
-		}
-		p := NewParams(tree)
-		for i, name := range c.ParamNames() {
-			p.Set(name, c.ParamValues()[i])
-		}
 		var creds Credentials
 		if tok := bearer(r, "Bearer"); tok != "" {
 			creds = Credentials{SessionID: tok, APIKey: tok, AdminAPIKey: tok}
+		}
+		p, release, err := h.readParams(c, command, &creds)
+		defer release()
+		if err != nil {
+			return h.restError(c, surface, command, restRefusal.error(err), say)
+		}
+		for i, name := range c.ParamNames() {
+			p.Set(name, c.ParamValues()[i])
 		}
 		res, err := h.D.Call(r.Context(), command, creds, p, meta(c, surface))
 		if err != nil {
@@ -59,6 +53,13 @@ func (h *HTTP) rest(surface, command string, okStatus int, tr func(*http.Request
 		}
 		return c.Blob(okStatus, echo.MIMEApplicationJSON, body)
 	}
+}
+
+// restRefusal words readParams' refusals for B2Core and Tenevo.
+var restRefusal = refusal{
+	tooLarge:  Issue{Code: CodeBadJSON, Message: "Request body is too large."},
+	overLimit: Issue{Code: CodeBadJSON, Message: "Request body is over a decoding limit: "},
+	bad:       Issue{Code: CodeBadJSON, Message: "Invalid request body."},
 }
 
 // restError renders err as {"errors":[{"field":..,"message":..}]}: field errors name their

@@ -98,6 +98,14 @@ func (d *Dispatcher) run(ctx context.Context, cmd *Command, req *Request) (res a
 	return cmd.Handler(ctx, req)
 }
 
+// Preauthenticate checks credentials a surface found in headers against cmd exactly as Call
+// will, so a request with wrong ones is refused before its body is read. The error is the
+// one Call would return.
+func (d *Dispatcher) Preauthenticate(ctx context.Context, cmd *Command, creds Credentials) error {
+	_, err := d.authenticate(ctx, cmd, creds)
+	return err
+}
+
 func (d *Dispatcher) authenticate(ctx context.Context, cmd *Command, creds Credentials) (*Principal, error) {
 	if cmd.Auth&AuthPublic != 0 && creds.Empty() {
 		return &Principal{Kind: PrincipalNone}, nil

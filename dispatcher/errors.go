@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -93,7 +94,14 @@ const (
 	CodePermissionMissing = 99999
 )
 
+// msgBusy is the answer when the in-flight body budget stayed full (ErrBusy).
+const msgBusy = "Server busy: too many request bodies in flight; retry shortly"
+
 var (
+	// errBusy is ErrBusy for the surfaces that render an *Error: their rate-limit answer with
+	// HTTP 503 where the surface speaks in statuses, and Retry-After.
+	errBusy = &Error{Kind: KindRateLimited, Issues: []Issue{{Code: 429, Message: msgBusy}},
+		RetryAfter: time.Second, Status: http.StatusServiceUnavailable}
 	errAuthFailed = Fail(KindAuth, CodeAuthFailed, "Authentication failed")
 	errPermission = Fail(KindDenied, CodePermissionMissing, "Missing permission")
 	errRateLimit  = Fail(KindRateLimited, 429, "Too many requests")

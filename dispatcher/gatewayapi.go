@@ -1,10 +1,10 @@
 package dispatcher
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -14,6 +14,8 @@ import (
 const (
 	gatewayAPIBadJSON     = 0x0200 // 422: the body is not a JSON object
 	gatewayAPITooLarge    = 0x0201 // 413: the body is over GATEWAY_BODY_LIMIT
+	gatewayAPIOverLimit   = 0x0202 // 400: the body is over a decoding limit (nesting, variables, values)
+	gatewayAPIBusy        = 0x0503 // 503: the in-flight body budget stayed full
 	gatewayAPIRateLimited = 0x0429 // 429
 	gatewayAPIInternal    = 0x0500 // 500
 )
@@ -27,17 +29,15 @@ func (h *HTTP) gatewayAPI(command string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		m := meta(c, "gatewayapi")
-		tree, err := DecodeRequest(r, h.BodyLimit)
-		if err != nil {
-			e := Fail(KindInvalid, gatewayAPIBadJSON, "Invalid JSON in the request body")
-			e.Status = http.StatusUnprocessableEntity
-			if errors.Is(err, ErrBodyTooLarge) {
-				e = Fail(KindInvalid, gatewayAPITooLarge, "The request body is larger than the server accepts")
-				e.Status = http.StatusRequestEntityTooLarge
-			}
-			return h.gatewayAPIError(c, m, e)
+		var fromHeader *Credentials
+		if tok := gatewayAPIHeaderToken(r); tok != "" {
+			fromHeader = &Credentials{SenderAPIKey: tok}
 		}
-		p := NewParams(tree)
+		p, release, err := h.readParams(c, command, fromHeader)
+		defer release()
+		if err != nil {
+			return h.gatewayAPIError(c, m, gatewayAPIRefusal.error(err))
+		}
 		res, err := h.D.Call(r.Context(), command, Credentials{SenderAPIKey: gatewayAPIToken(r, p)}, p, m)
 		if err != nil {
 			return h.gatewayAPIError(c, m, err)
@@ -51,18 +51,35 @@ func (h *HTTP) gatewayAPI(command string) echo.HandlerFunc {
 	}
 }
 
+// gatewayAPIRefusal words readParams' refusals: 413 0x0201 over the cap, 400 0x0202 over a
+// decoding limit, 422 0x0200 unparsable, 503 0x0503 when the budget stayed full.
+var gatewayAPIRefusal = refusal{
+	tooLarge:  Issue{Code: gatewayAPITooLarge, Message: "The request body is larger than the server accepts"},
+	overLimit: Issue{Code: gatewayAPIOverLimit, Message: "The request body is over a decoding limit: "},
+	bad:       Issue{Code: gatewayAPIBadJSON, Message: "Invalid JSON in the request body"},
+	badStatus: http.StatusUnprocessableEntity,
+	busy: &Error{Kind: KindInvalid, Issues: []Issue{{Code: gatewayAPIBusy, Message: msgBusy}},
+		Status: http.StatusServiceUnavailable, RetryAfter: time.Second},
+}
+
 // gatewayAPIToken finds the API token: Basic user name, Token or Bearer scheme, token param.
 func gatewayAPIToken(r *http.Request, p Params) string {
+	if t := gatewayAPIHeaderToken(r); t != "" {
+		return t
+	}
+	return strings.TrimSpace(p.String("token"))
+}
+
+// gatewayAPIHeaderToken is the token of the Authorization header, which wins over a token
+// parameter.
+func gatewayAPIHeaderToken(r *http.Request) string {
 	if user, _, ok := r.BasicAuth(); ok && strings.TrimSpace(user) != "" {
 		return strings.TrimSpace(user)
 	}
 	if t := bearer(r, "Token"); t != "" {
 		return t
 	}
-	if t := bearer(r, "Bearer"); t != "" {
-		return t
-	}
-	return strings.TrimSpace(p.String("token"))
+	return bearer(r, "Bearer")
 }
 
 func (h *HTTP) gatewayAPIError(c echo.Context, m Meta, err error) error {

@@ -16,9 +16,17 @@ import (
 
 // HTTP serves every surface. Routes lists them all in one place.
 type HTTP struct {
-	D         *Dispatcher
-	BodyLimit int64
-	Log       *slog.Logger
+	D *Dispatcher
+	// BodyLimit caps the bodies of commands that take content (Command.LargeBody);
+	// SmallBodyLimit every other body.
+	BodyLimit, SmallBodyLimit int64
+	// Limits bound decoding (nesting, form variables, values).
+	Limits Limits
+	// Inflight is the server-wide budget of body bytes and decoded parameters in flight; a
+	// request waits up to InflightWait for its share (nil: no budget).
+	Inflight     *Inflight
+	InflightWait time.Duration
+	Log          *slog.Logger
 	// Health reports whether the server can take work (database reachable).
 	Health func(ctx context.Context) error
 	// Extra registers routes owned by other packages (tracking pages, metrics).

@@ -49,18 +49,27 @@ var navixyHashRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 func (h *HTTP) navixy(command string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		tree, err := DecodeRequest(r, h.BodyLimit)
+		hash := bearer(r, "NVX")
+		var fromHeader *Credentials
+		if hash != "" {
+			fromHeader = &Credentials{SessionID: hash}
+		}
+		p, release, err := h.readParams(c, command, fromHeader)
+		defer release()
 		if err != nil {
-			if !errors.Is(err, ErrBodyTooLarge) {
-				var bj *BadJSONError
-				if !errors.As(err, &bj) {
-					h.Log.Warn("navixy: decode request", "err", err)
-				}
+			var e *Error
+			var bj *BadJSONError
+			var le *LimitError
+			switch {
+			case errors.As(err, &e):
+				return h.navixyError(c, command, e, hash)
+			case errors.Is(err, ErrBusy):
+				return h.navixyError(c, command, errBusy, hash)
+			case !errors.Is(err, ErrBodyTooLarge) && !errors.As(err, &bj) && !errors.As(err, &le):
+				h.Log.Warn("navixy: decode request", "err", err)
 			}
 			return navixyFail(c, NavixyWrongFormat, nil)
 		}
-		p := NewParams(tree)
-		hash := bearer(r, "NVX")
 		if hash != "" {
 			p.Set("hash", hash)
 		} else {

@@ -67,6 +67,10 @@ type Command struct {
 	// parameters required); they are reported with the parameters' own, ordered by code.
 	Check   func(Params) []Issue
 	Handler Handler
+	// LargeBody commands take content (messages, relay, imports, templates): their request
+	// bodies may be up to GATEWAY_BODY_LIMIT; every other command's body is capped at
+	// GATEWAY_SMALL_BODY_LIMIT.
+	LargeBody bool
 	// RateLimited commands spend a token of the caller's bucket (GATEWAY_RATE_LIMIT).
 	RateLimited bool
 	// RateGroup names the allowance a RateLimited command spends: each endpoint group (send,

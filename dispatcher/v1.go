@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 
@@ -20,19 +21,26 @@ const (
 func (h *HTTP) v1(command string, as BearerAs) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		tree, err := DecodeRequest(r, h.BodyLimit)
-		if err != nil {
-			return h.v1DecodeFailure(c, err)
-		}
-		p := NewParams(tree)
-		creds := credsFromParams(p)
+		var fromHeader *Credentials
 		if tok := bearer(r, "Bearer"); tok != "" {
+			// A Bearer token replaces the parameter of its kind, so it decides alone.
+			fromHeader = &Credentials{}
 			switch as {
 			case BearerSender:
-				creds.SenderAPIKey = tok
+				fromHeader.SenderAPIKey = tok
 			case BearerAdmin:
-				creds.AdminAPIKey = tok
+				fromHeader.AdminAPIKey = tok
 			}
+		}
+		p, release, err := h.readParams(c, command, fromHeader)
+		defer release()
+		if err != nil {
+			return h.v1Error(c, v1Refusal.error(err))
+		}
+		creds := credsFromParams(p)
+		if fromHeader != nil {
+			creds.SenderAPIKey = cmp.Or(fromHeader.SenderAPIKey, creds.SenderAPIKey)
+			creds.AdminAPIKey = cmp.Or(fromHeader.AdminAPIKey, creds.AdminAPIKey)
 		}
 		res, err := h.D.Call(r.Context(), command, creds, p, meta(c, "v1"))
 		if err != nil {
@@ -90,12 +98,10 @@ func (h *HTTP) v1Error(c echo.Context, err error) error {
 	return c.Blob(status, echo.MIMEApplicationJSON, body)
 }
 
-func (h *HTTP) v1DecodeFailure(c echo.Context, err error) error {
-	e := Fail(KindInvalid, CodeBadJSON, "Invalid request body")
-	e.Status = http.StatusBadRequest
-	if errors.Is(err, ErrBodyTooLarge) {
-		e = Fail(KindInvalid, CodeBadJSON, "Request body is larger than the server accepts")
-		e.Status = http.StatusRequestEntityTooLarge
-	}
-	return h.v1Error(c, e)
+// v1Refusal words readParams' refusals: Errors [{Code:100000}] with 413 over the body cap,
+// 400 over a decoding limit or unparsable; the budget full 503 with Code 429.
+var v1Refusal = refusal{
+	tooLarge:  Issue{Code: CodeBadJSON, Message: "Request body is larger than the server accepts"},
+	overLimit: Issue{Code: CodeBadJSON, Message: "Invalid request body: "},
+	bad:       Issue{Code: CodeBadJSON, Message: "Invalid request body"},
 }
