@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -119,7 +120,7 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 	}
 	m := &storage.Message{
 		UUID: id, DomainID: s.Domain.ID, UserID: s.User.ID, APIKeyID: s.APIKeyID, Source: s.Source,
-		MailFrom: s.MailFrom, Subject: s.Subject, Tags: string(tags), HeaderMessageID: s.HeaderMessageID, Raw: s.Raw,
+		MailFrom: s.MailFrom, Subject: storedSubject(s.Subject), Tags: string(tags), HeaderMessageID: s.HeaderMessageID, Raw: s.Raw,
 		TrackLinks: s.TrackLinks, TrackOpens: s.TrackOpens, Links: links, CallbackURL: s.CallbackURL, UserRef: s.UserRef,
 		SendAt: s.SendAt,
 	}
@@ -137,6 +138,23 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 		a.Enqueued()
 	}
 	return m, nil
+}
+
+// maxStoredSubject is how much of a subject the message row keeps for listings, events and
+// webhooks (the message itself is unchanged): a subject of megabytes, which a relayed message
+// may carry, would not fit MySQL's TEXT column.
+const maxStoredSubject = 1000
+
+// storedSubject cuts s to maxStoredSubject bytes at a character boundary.
+func storedSubject(s string) string {
+	if len(s) <= maxStoredSubject {
+		return s
+	}
+	cut := maxStoredSubject
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 func nonNil(s []string) []string {
