@@ -33,6 +33,9 @@ type Submission struct {
 	CallbackURL     string
 	UserRef         string
 	UUID            string // the API MessageID; generated when empty
+	// ListID is the subscriber list the message is sent for (0: none); that list's own
+	// suppression entries apply as well.
+	ListID int64
 }
 
 // Rcpt is one envelope recipient.
@@ -51,10 +54,11 @@ var (
 	ErrNoRecipients      = errors.New("no recipients")
 )
 
-// SuppressedError names the first recipient on the domain's suppression list.
+// SuppressedError names the first recipient a send is refused for: on the system-wide list,
+// the user's account-wide list, the sender domain's, or the message's subscriber list's.
 type SuppressedError struct {
 	Email  string
-	Reason string
+	Reason string // the suppression source of the narrowest entry (storage.Suppress*)
 }
 
 func (e *SuppressedError) Error() string {
@@ -76,15 +80,16 @@ func CheckSender(u *storage.User, d *storage.SenderDomain) error {
 	return nil
 }
 
-// CheckSuppressed returns a *SuppressedError for the first suppressed address.
-func (a *App) CheckSuppressed(ctx context.Context, domainID int64, emails []string) error {
-	sup, err := a.DB.Suppressed(ctx, domainID, emails)
+// CheckSuppressed returns a *SuppressedError for the first address a send from d (for the
+// subscriber list listID, 0 for none) is refused for.
+func (a *App) CheckSuppressed(ctx context.Context, d *storage.SenderDomain, listID int64, emails []string) error {
+	sup, err := a.DB.SuppressionMatches(ctx, storage.SuppressionScope{UserID: d.UserID, DomainID: d.ID, ListID: listID}, emails)
 	if err != nil {
 		return err
 	}
 	for _, e := range emails {
-		if reason, ok := sup[strings.ToLower(e)]; ok {
-			return &SuppressedError{Email: e, Reason: reason}
+		if rows, ok := sup[strings.ToLower(strings.TrimSpace(e))]; ok {
+			return &SuppressedError{Email: e, Reason: rows[0].Source}
 		}
 	}
 	return nil
@@ -105,7 +110,7 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 	for i, r := range s.Recipients {
 		emails[i] = r.Email
 	}
-	if err := a.CheckSuppressed(ctx, s.Domain.ID, emails); err != nil {
+	if err := a.CheckSuppressed(ctx, s.Domain, s.ListID, emails); err != nil {
 		return nil, err
 	}
 	id := s.UUID

@@ -73,6 +73,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerGateways(r)
 	a.registerLists(r)
 	a.registerCustomFields(r)
+	a.registerSuppression(r)
 }
 
 // hashPassword hashes a password for storage.

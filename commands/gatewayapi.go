@@ -126,7 +126,7 @@ func (a *App) gatewayAPISend(ctx context.Context, req *dispatcher.Request, ic *i
 		}
 	}
 	// Refuse up front what would refuse a later recipient, so a request is accepted whole.
-	if err := a.CheckSuppressed(ctx, d.ID, all); err != nil {
+	if err := a.CheckSuppressed(ctx, d, 0, all); err != nil {
 		return nil, gatewayAPIStateError(err, d)
 	}
 	if u.MonthlySendLimit > 0 {

@@ -213,7 +213,7 @@ func (a *App) RelayRcpt(ctx context.Context, s *RelaySender, to string) error {
 	if !compose.ValidAddress(to) {
 		return ErrRelayBadRecipient
 	}
-	return a.CheckSuppressed(ctx, s.Domain.ID, []string{to})
+	return a.CheckSuppressed(ctx, s.Domain, 0, []string{to})
 }
 
 // relayAddressIn reports whether addr is an address of domain d or of one of its subdomains,

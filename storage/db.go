@@ -254,3 +254,8 @@ func (db *DB) Exec(ctx context.Context, stmt string, args ...any) error {
 	_, err := db.w.ExecContext(ctx, stmt, args...)
 	return err
 }
+
+// placeholders is n comma-separated "?" for an IN list.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}

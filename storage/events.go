@@ -320,16 +320,16 @@ func (db *DB) RecordEvent(ctx context.Context, ev *Event, tags []string) error {
 // gets no second event; first reports whether this call did it.
 func (db *DB) RecordUnsubscribe(ctx context.Context, ev *Event, tags []string) (first bool, err error) {
 	err = db.Tx(ctx, func(tx *sqlxTx) error {
-		var reason string
-		err := tx.GetContext(ctx, &reason, "SELECT reason FROM suppressions WHERE domain_id = ? AND email = ?",
+		var source string
+		err := tx.GetContext(ctx, &source, "SELECT source FROM suppressions WHERE list_id = 0 AND domain_id = ? AND email = ?",
 			ev.DomainID, strings.ToLower(ev.Email))
 		switch {
-		case err == nil && reason == SuppressUnsubscribe:
+		case err == nil && source == SuppressUnsubscribe:
 			return nil
 		case err != nil && err != sql.ErrNoRows:
 			return err
 		}
-		if err := Suppress(ctx, tx, ev.DomainID, ev.Email, SuppressUnsubscribe); err != nil {
+		if _, err := Suppress(ctx, tx, domainSuppression(ev.UserID, ev.DomainID, ev.Email, SuppressUnsubscribe, "")); err != nil {
 			return err
 		}
 		first = true

@@ -93,7 +93,7 @@ type Outcome struct {
 	Next      int64      // deferred: when to try again (unix seconds)
 	Code      int        // the SMTP reply code (0 when no server answered)
 	Reply     string     // the reply text, with its enhanced code
-	Suppress  string     // a suppression reason to add for the address ("" for none)
+	Suppress  string     // a suppression source to add for the address on the domain's list ("" for none)
 }
 
 // RecordOutcomes writes attempt outcomes in one transaction: for each, the row's new state
@@ -147,7 +147,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 				return err
 			}
 			if o.Suppress != "" {
-				if err := Suppress(ctx, tx, r.DomainID, r.Email, o.Suppress); err != nil {
+				if _, err := Suppress(ctx, tx, domainSuppression(r.UserID, r.DomainID, r.Email, o.Suppress, o.Reply)); err != nil {
 					return err
 				}
 			}
@@ -173,7 +173,7 @@ type InboundReport struct {
 	Type        string // bounced, deferred (a remote MTA's delay notice) or complained
 	Code        int
 	Details     string
-	Suppress    string // suppression reason ("" for none)
+	Suppress    string // suppression source for the domain's list ("" for none)
 }
 
 // RecordInbound writes an inbound report as an event of the recipient, in one transaction
@@ -227,7 +227,7 @@ func (db *DB) RecordInbound(ctx context.Context, rep InboundReport) (recorded bo
 			return err
 		}
 		if rep.Suppress != "" {
-			if err := Suppress(ctx, tx, r.DomainID, r.Email, rep.Suppress); err != nil {
+			if _, err := Suppress(ctx, tx, domainSuppression(r.UserID, r.DomainID, r.Email, rep.Suppress, rep.Details)); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"gatewayd/secret"
 	"gatewayd/storage"
@@ -47,15 +48,20 @@ func init() {
 		vars[args[1]+"_basic"] = base64.StdEncoding.EncodeToString([]byte(key + ":"))
 		return nil
 	}
-	// @suppress DOMAINVAR EMAIL: put an address on the domain's suppression list.
+	// @suppress DOMAINVAR EMAIL [SOURCE]: put an address on the domain's suppression list, as
+	// delivery does (SOURCE is a SuppressionSource such as "Hard Bounced"; default "User").
 	Directives["suppress"] = func(e *Env, args []string, vars map[string]string) error {
-		if len(args) != 2 {
-			return fmt.Errorf("@suppress DOMAINVAR EMAIL")
+		if len(args) < 2 {
+			return fmt.Errorf("@suppress DOMAINVAR EMAIL [SOURCE]")
+		}
+		source := storage.SuppressManual
+		if len(args) > 2 {
+			source = strings.Join(args[2:], " ")
 		}
 		id, err := strconv.ParseInt(vars[args[0]], 10, 64)
 		if err != nil {
 			return fmt.Errorf("@suppress: %s is not a domain id", args[0])
 		}
-		return e.Server.DB.AddSuppression(context.Background(), id, args[1], storage.SuppressManual)
+		return e.Server.DB.AddSuppression(context.Background(), id, args[1], source)
 	}
 }
