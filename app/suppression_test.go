@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,7 +12,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"gatewayd/commands"
 	"gatewayd/relay/smtptest"
+	"gatewayd/storage"
 )
 
 // The suppression round trip, as a client sees it: a real hard bounce (the sink answers
@@ -114,5 +118,52 @@ func TestSuppressionCheckCap(t *testing.T) {
 	m := d.API(map[string]any{"Command": "suppression.check", "SessionID": login["SessionID"], "EmailAddressesBulk": bulk.String()})
 	if m["Success"] != false || fmt.Sprint(m["ErrorCode"]) != "[5]" || m["MaxEmailAddresses"] != json.Number("500") || m["TotalSubmitted"] != json.Number("640") {
 		t.Fatalf("over the cap: %v", m)
+	}
+}
+
+// A list's own suppression entries: suppression.import with ListID writes them, browse and
+// check with that ListID show them (PerList), a send for that list is refused and a send
+// for no list is not; another tenant's ListID is code 4.
+func TestSuppressionPerList(t *testing.T) {
+	d := startDelivery(t, nil)
+	ctx := context.Background()
+	session := d.MustAPI(map[string]any{"Command": "user.login", "Username": "alice", "Password": "password-alice"})["SessionID"]
+	bob := d.CreateUser("bob")
+	l := &storage.List{UserID: d.user.ID, Name: "Newsletter"}
+	if err := d.Server.DB.CreateList(ctx, l, nil); err != nil {
+		t.Fatal(err)
+	}
+	imp := d.MustAPI(map[string]any{"Command": "suppression.import", "SessionID": session, "ListID": l.ID,
+		"EmailAddresses": `["optout@dest.test"]`, "SuppressionSource": "Unsubscribe"})
+	if imp["TotalImported"] != json.Number("1") {
+		t.Fatalf("import: %v", imp)
+	}
+	b := d.MustAPI(map[string]any{"Command": "suppression.browse", "SessionID": session, "ListID": l.ID})
+	if e, _ := b["SuppressedEmails"].(map[string]any)["optout@dest.test"].(map[string]any); e == nil || e["RelListID"] != fmt.Sprint(l.ID) {
+		t.Fatalf("browse ListID: %v", b)
+	}
+	if b := d.MustAPI(map[string]any{"Command": "suppression.browse", "SessionID": session}); b["TotalRecords"] != json.Number("0") {
+		t.Fatalf("the account-wide list shows a list's entry: %v", b)
+	}
+	chk := d.MustAPI(map[string]any{"Command": "suppression.check", "SessionID": session, "ListID": l.ID, "EmailAddresses": []string{"optout@dest.test"}})
+	res := chk["Results"].(map[string]any)["optout@dest.test"].(map[string]any)
+	if sc := res["MatchedScopes"].([]any); len(sc) != 1 || sc[0].(map[string]any)["Scope"] != "PerList" || chk["ListID"] != json.Number(fmt.Sprint(l.ID)) {
+		t.Fatalf("check ListID: %v", chk)
+	}
+	if m := d.API(map[string]any{"Command": "suppression.browse", "SessionID": bob.SessionID, "ListID": l.ID}); fmt.Sprint(m["ErrorCode"]) != "[4]" {
+		t.Fatalf("another tenant's list: %v", m)
+	}
+
+	raw := "From: <orders@shop.test>\r\nTo: <optout@dest.test>\r\nSubject: News\r\nDate: " + time.Now().UTC().Format(time.RFC1123Z) +
+		"\r\nMessage-ID: <list.1@shop.test>\r\n\r\nNews.\r\n"
+	sub := &commands.Submission{User: d.user, Domain: d.dom, Source: "api", MailFrom: "orders@shop.test", Subject: "News",
+		Raw: []byte(raw), Recipients: []commands.Rcpt{{Email: "optout@dest.test", Kind: "to"}}, ListID: l.ID}
+	var se *commands.SuppressedError
+	if _, err := d.Server.App.Accept(ctx, sub); !errors.As(err, &se) || se.Reason != storage.SuppressUnsubscribe {
+		t.Fatalf("send for the list: %v", err)
+	}
+	sub.ListID = 0
+	if _, err := d.Server.App.Accept(ctx, sub); err != nil {
+		t.Fatalf("send for no list: %v", err)
 	}
 }

@@ -27,11 +27,13 @@ func (a *App) registerSuppression(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{Name: "suppression.import", Auth: auth, Handler: a.suppressionImport})
 }
 
-// ownList reports whether listID is one of the user's subscriber lists. gatewayd has no
-// subscriber lists yet, so every non-zero ListID is "not found or not yours" (code 4); the
-// audience commands make lists, and this is the one place that asks for them.
+// ownList reports whether listID is one of the user's subscriber lists.
 func (a *App) ownList(ctx context.Context, userID, listID int64) (bool, error) {
-	return false, nil
+	_, err := a.DB.ListByID(ctx, userID, listID)
+	if isNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // suppressionList reads ListID (code 4 when it is not a list of the caller's) and the

@@ -75,7 +75,7 @@ func TestAudienceIsolationAndStatuses(t *testing.T) {
 	if err := db.SetSubscriberStatus(ctx, l.ID, ids[2], storage.StatusSubscribed, storage.BounceHard, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SuppressInList(ctx, a.ID, l.ID, "S3@example.com", storage.SourceUser, ""); err != nil {
+	if err := db.SuppressInList(ctx, a.ID, l.ID, "S3@example.com", storage.SuppressManual, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.SetSubscriberStatus(ctx, l.ID+1000, ids[0], storage.StatusUnsubscribed, "", ""); !errors.Is(err, storage.ErrNotFound) {

@@ -268,7 +268,7 @@ func (db *DB) DeleteLists(ctx context.Context, userID int64, ids []int64) (int, 
 				"DELETE FROM subscriber_tags WHERE list_id = ?",
 				"DELETE FROM subscribers WHERE list_id = ?",
 				"DELETE FROM custom_fields WHERE list_id = ?",
-				"DELETE FROM list_suppressions WHERE list_id = ?",
+				"DELETE FROM suppressions WHERE list_id = ?",
 				"DELETE FROM subscriber_imports WHERE list_id = ?",
 				"DELETE FROM subscriber_exports WHERE list_id = ?",
 				"DELETE FROM list_emails WHERE list_id = ?",
@@ -497,16 +497,8 @@ func (db *DB) MergeTagAliasTaken(ctx context.Context, userID int64, alias string
 	return n > 0, err
 }
 
-// Suppression sources of the per-list suppression list, as suppression.md spells them.
-const (
-	SourceAdministrator = "Administrator"
-	SourceUser          = "User"
-	SourceComplaint     = "SPAM complaint"
-	SourceHardBounced   = "Hard Bounced"
-	SourceUnsubscribe   = "Unsubscribe"
-)
-
-// ListSuppression is one address on a list's own suppression list.
+// ListSuppression is one address on a list's own suppression list: the per-list rows of the
+// one suppression table (storage/suppressions.go), sources storage.Suppress*.
 type ListSuppression struct {
 	ListID    int64  `db:"list_id"`
 	UserID    int64  `db:"user_id"`
@@ -518,26 +510,20 @@ type ListSuppression struct {
 
 // SuppressInList puts email on the list's suppression list (idempotent: the first entry stays).
 func (db *DB) SuppressInList(ctx context.Context, userID, listID int64, email, source, reason string) error {
-	q := "INSERT INTO list_suppressions (list_id, user_id, email, source, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-	if db.Dialect == MySQL {
-		q = strings.Replace(q, "INSERT", "INSERT IGNORE", 1)
-	} else {
-		q += " ON CONFLICT DO NOTHING"
-	}
-	_, err := db.w.ExecContext(ctx, q, listID, userID, strings.TrimSpace(email), source, reason, now())
+	_, err := db.AddSuppressions(ctx, []Suppression{{UserID: userID, ListID: listID, Email: email, Source: source, Reason: reason}})
 	return err
 }
 
 // UnsuppressInList takes addresses off the list's suppression list and returns how many went.
 func (db *DB) UnsuppressInList(ctx context.Context, listID int64, emails []string) (int, error) {
-	if len(emails) == 0 {
+	if len(emails) == 0 || listID == 0 {
 		return 0, nil
 	}
 	args := []any{listID}
 	for _, e := range emails {
-		args = append(args, e)
+		args = append(args, strings.ToLower(strings.TrimSpace(e)))
 	}
-	res, err := db.w.ExecContext(ctx, "DELETE FROM list_suppressions WHERE list_id = ? AND email IN ("+placeholders(len(emails))+")", args...)
+	res, err := db.w.ExecContext(ctx, "DELETE FROM suppressions WHERE list_id = ? AND email IN ("+placeholders(len(emails))+")", args...)
 	if err != nil {
 		return 0, err
 	}
@@ -549,7 +535,7 @@ func (db *DB) UnsuppressInList(ctx context.Context, listID int64, emails []strin
 // them when emails is nil), keyed by lower-cased address.
 func (db *DB) ListSuppressions(ctx context.Context, listID int64, emails []string) (map[string]ListSuppression, error) {
 	out := map[string]ListSuppression{}
-	q := "SELECT list_id, user_id, email, source, reason, created_at FROM list_suppressions WHERE list_id = ?"
+	q := "SELECT list_id, user_id, email, source, reason, created_at FROM suppressions WHERE list_id = ?"
 	args := []any{listID}
 	if emails != nil {
 		if len(emails) == 0 {
@@ -557,7 +543,7 @@ func (db *DB) ListSuppressions(ctx context.Context, listID int64, emails []strin
 		}
 		q += " AND email IN (" + placeholders(len(emails)) + ")"
 		for _, e := range emails {
-			args = append(args, e)
+			args = append(args, strings.ToLower(strings.TrimSpace(e)))
 		}
 	}
 	var rows []ListSuppression
@@ -568,13 +554,6 @@ func (db *DB) ListSuppressions(ctx context.Context, listID int64, emails []strin
 		out[strings.ToLower(r.Email)] = r
 	}
 	return out, nil
-}
-
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 func prefixCols(prefix, cols string) string {

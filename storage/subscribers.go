@@ -175,7 +175,7 @@ func (db *DB) SubscribedPage(ctx context.Context, listID, afterID int64, limit i
 	var out []Subscriber
 	err := db.r.SelectContext(ctx, &out, "SELECT "+prefixCols("s.", subscriberCols)+` FROM subscribers s
 		WHERE s.list_id = ? AND s.status = 'Subscribed' AND s.bounce_type <> 'Hard' AND s.id > ?
-		AND NOT EXISTS (SELECT 1 FROM list_suppressions x WHERE x.list_id = s.list_id AND x.email = s.email)
+		AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.list_id = s.list_id AND x.email = s.email)
 		ORDER BY s.id LIMIT ?`, listID, afterID, limit)
 	return out, err
 }
@@ -242,7 +242,7 @@ func (db *DB) fieldExpr(field string) (string, bool) {
 func (db *DB) filterWhere(f SubscriberFilter) (string, []any, error) {
 	conds := []string{"s.list_id = ?"}
 	args := []any{f.ListID}
-	suppressed := "EXISTS (SELECT 1 FROM list_suppressions x WHERE x.list_id = s.list_id AND x.email = s.email)"
+	suppressed := "EXISTS (SELECT 1 FROM suppressions x WHERE x.list_id = s.list_id AND x.email = s.email)"
 	switch f.Segment {
 	case "":
 	case SegmentActive:
@@ -490,7 +490,7 @@ func (db *DB) StatusCounts(ctx context.Context, listIDs []int64) (map[int64]map[
 		ListID int64 `db:"list_id"`
 		N      int64 `db:"n"`
 	}
-	if err := db.r.SelectContext(ctx, &sup, "SELECT list_id, COUNT(*) AS n FROM list_suppressions WHERE list_id IN ("+in+") GROUP BY list_id", args...); err != nil {
+	if err := db.r.SelectContext(ctx, &sup, "SELECT list_id, COUNT(*) AS n FROM suppressions WHERE list_id IN ("+in+") GROUP BY list_id", args...); err != nil {
 		return nil, err
 	}
 	for _, r := range sup {

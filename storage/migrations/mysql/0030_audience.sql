@@ -1,5 +1,5 @@
 -- Audience: subscriber lists, their confirmation emails, custom fields, subscribers (custom
--- field values as one JSON object per subscriber), subscriber tags, per-list suppression,
+-- field values as one JSON object per subscriber), subscriber tags,
 -- import and export jobs, and the list/subscriber a message was sent for.
 CREATE TABLE subscriber_lists (
   id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -99,15 +99,6 @@ CREATE TABLE subscriber_tag_members (
   PRIMARY KEY (tag_id, subscriber_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 CREATE INDEX subscriber_tag_members_subscriber ON subscriber_tag_members (subscriber_id);
-CREATE TABLE list_suppressions (
-  list_id BIGINT NOT NULL,
-  user_id BIGINT NOT NULL,
-  email VARCHAR(320) NOT NULL,
-  source VARCHAR(64) NOT NULL,
-  reason TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  PRIMARY KEY (list_id, email)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 CREATE TABLE subscriber_imports (
   id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   user_id BIGINT NOT NULL,

@@ -1,5 +1,5 @@
 -- Audience: subscriber lists, their confirmation emails, custom fields, subscribers (custom
--- field values as one JSON object per subscriber), subscriber tags, per-list suppression,
+-- field values as one JSON object per subscriber), subscriber tags,
 -- import and export jobs, and the list/subscriber a message was sent for.
 CREATE TABLE subscriber_lists (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,15 +99,6 @@ CREATE TABLE subscriber_tag_members (
   PRIMARY KEY (tag_id, subscriber_id)
 );
 CREATE INDEX subscriber_tag_members_subscriber ON subscriber_tag_members (subscriber_id);
-CREATE TABLE list_suppressions (
-  list_id INTEGER NOT NULL,
-  user_id INTEGER NOT NULL,
-  email TEXT NOT NULL COLLATE NOCASE,
-  source TEXT NOT NULL,
-  reason TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (list_id, email)
-);
 CREATE TABLE subscriber_imports (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   user_id INTEGER NOT NULL,
