@@ -100,20 +100,25 @@ func suppressionSources(s string) (out []string, ok bool) {
 	return out, true
 }
 
-// searchFilter adds SearchPattern and SuppressionSource (code 1 for a source outside the
-// enumeration) to f.
-func searchFilter(p dispatcher.Params, f *storage.SuppressionFilter) error {
+// searchedList is suppressionList with SearchPattern and SuppressionSource (code 1 for a
+// source outside the enumeration), for browse and stats.
+func (a *App) searchedList(ctx context.Context, req *dispatcher.Request) (storage.SuppressionFilter, error) {
+	p := req.Params
+	f, err := a.suppressionList(ctx, req)
+	if err != nil {
+		return f, err
+	}
 	if p.Has("SuppressionSource") {
 		srcs, ok := suppressionSources(p.String("SuppressionSource"))
 		if !ok {
-			return dispatcher.Invalid(dispatcher.Field("SuppressionSource", 1, "Invalid SuppressionSource value"))
+			return f, dispatcher.Invalid(dispatcher.Field("SuppressionSource", 1, "Invalid SuppressionSource value"))
 		}
 		f.Sources = srcs
 	}
 	if p.Has("SearchPattern") {
 		f.Pattern = storage.LikePattern(strings.TrimSpace(p.String("SearchPattern")))
 	}
-	return nil
+	return f, nil
 }
 
 // suppressionView is a browse row as Octeth lists it: every value a string, as its database
@@ -133,11 +138,8 @@ func suppressionView(s *storage.Suppression) map[string]any {
 // suppressionBrowse pages through the caller's list. Codes: 1 invalid SuppressionSource,
 // 4 invalid ListID (or DomainID).
 func (a *App) suppressionBrowse(ctx context.Context, req *dispatcher.Request) (any, error) {
-	f, err := a.suppressionList(ctx, req)
+	f, err := a.searchedList(ctx, req)
 	if err != nil {
-		return nil, err
-	}
-	if err := searchFilter(req.Params, &f); err != nil {
 		return nil, err
 	}
 	start, count := pageParams(req.Params, 100, 1000)
@@ -166,11 +168,8 @@ func pageParams(p dispatcher.Params, def, max int) (start, count int) {
 
 // suppressionStats counts the caller's list by source. Codes as browse.
 func (a *App) suppressionStats(ctx context.Context, req *dispatcher.Request) (any, error) {
-	f, err := a.suppressionList(ctx, req)
+	f, err := a.searchedList(ctx, req)
 	if err != nil {
-		return nil, err
-	}
-	if err := searchFilter(req.Params, &f); err != nil {
 		return nil, err
 	}
 	total, by, err := a.DB.SuppressionStats(ctx, f)

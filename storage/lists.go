@@ -519,11 +519,8 @@ func (db *DB) UnsuppressInList(ctx context.Context, listID int64, emails []strin
 	if len(emails) == 0 || listID == 0 {
 		return 0, nil
 	}
-	args := []any{listID}
-	for _, e := range emails {
-		args = append(args, strings.ToLower(strings.TrimSpace(e)))
-	}
-	res, err := db.w.ExecContext(ctx, "DELETE FROM suppressions WHERE list_id = ? AND email IN ("+placeholders(len(emails))+")", args...)
+	in := emailArgs(emails)
+	res, err := db.w.ExecContext(ctx, "DELETE FROM suppressions WHERE list_id = ? AND email IN ("+placeholders(len(in))+")", append([]any{listID}, in...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -541,10 +538,9 @@ func (db *DB) ListSuppressions(ctx context.Context, listID int64, emails []strin
 		if len(emails) == 0 {
 			return out, nil
 		}
-		q += " AND email IN (" + placeholders(len(emails)) + ")"
-		for _, e := range emails {
-			args = append(args, strings.ToLower(strings.TrimSpace(e)))
-		}
+		in := emailArgs(emails)
+		q += " AND email IN (" + placeholders(len(in)) + ")"
+		args = append(args, in...)
 	}
 	var rows []ListSuppression
 	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {

@@ -138,12 +138,10 @@ type SuppressionScope struct {
 	ListID   int64
 }
 
-// SuppressionMatches returns, per lower-cased address, every entry that applies to sc,
-// narrowest scope first.
-func (db *DB) SuppressionMatches(ctx context.Context, sc SuppressionScope, emails []string) (map[string][]Suppression, error) {
-	out := map[string][]Suppression{}
-	seen := map[string]bool{}
+// emailArgs is emails lower-cased, trimmed and without repeats, as query arguments.
+func emailArgs(emails []string) []any {
 	var args []any
+	seen := map[string]bool{}
 	for _, e := range emails {
 		e = strings.ToLower(strings.TrimSpace(e))
 		if !seen[e] {
@@ -151,6 +149,14 @@ func (db *DB) SuppressionMatches(ctx context.Context, sc SuppressionScope, email
 			args = append(args, e)
 		}
 	}
+	return args
+}
+
+// SuppressionMatches returns, per lower-cased address, every entry that applies to sc,
+// narrowest scope first.
+func (db *DB) SuppressionMatches(ctx context.Context, sc SuppressionScope, emails []string) (map[string][]Suppression, error) {
+	out := map[string][]Suppression{}
+	args := emailArgs(emails)
 	if len(args) == 0 {
 		return out, nil
 	}
@@ -294,15 +300,7 @@ func (db *DB) SuppressionStats(ctx context.Context, f SuppressionFilter) (total 
 // and returns the lower-cased addresses that were on them.
 func (db *DB) DeleteSuppressions(ctx context.Context, f SuppressionFilter, emails []string) (deleted []string, err error) {
 	f.Pattern, f.Sources = "", nil
-	var in []any
-	seen := map[string]bool{}
-	for _, e := range emails {
-		e = strings.ToLower(strings.TrimSpace(e))
-		if !seen[e] {
-			seen[e] = true
-			in = append(in, e)
-		}
-	}
+	in := emailArgs(emails)
 	if len(in) == 0 {
 		return nil, nil
 	}
