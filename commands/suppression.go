@@ -27,15 +27,6 @@ func (a *App) registerSuppression(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{Name: "suppression.import", Auth: auth, Handler: a.suppressionImport})
 }
 
-// ownList reports whether listID is one of the user's subscriber lists.
-func (a *App) ownList(ctx context.Context, userID, listID int64) (bool, error) {
-	_, err := a.DB.ListByID(ctx, userID, listID)
-	if isNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // suppressionList reads ListID (code 4 when it is not a list of the caller's) and the
 // optional DomainID gatewayd adds (code 4 as well when it is not one of the caller's
 // domains), and returns the filter of the caller's rows they select.
@@ -49,15 +40,8 @@ func (a *App) suppressionList(ctx context.Context, req *dispatcher.Request) (sto
 			return f, bad
 		}
 		if id != 0 {
-			owned := false
-			if req.Principal.Kind == dispatcher.PrincipalUser {
-				var err error
-				if owned, err = a.ownList(ctx, f.UserID, id); err != nil {
-					return f, err
-				}
-			}
-			if !owned {
-				return f, bad
+			if _, err := a.ownList(ctx, req, id, 4, "Invalid ListID"); err != nil {
+				return f, err
 			}
 			f.ListID = id
 		}
