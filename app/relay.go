@@ -68,6 +68,10 @@ func (b relayBackend) Login(ctx context.Context, username, password string) (smt
 	if errors.Is(err, commands.ErrSMTPAuth) {
 		return nil, smtpd.ErrAuthFailed
 	}
+	if errors.Is(err, commands.ErrAccountDisabled) {
+		// An AUTH failure (RFC 4954's 535), saying why: the credentials were right.
+		return nil, &smtpd.Reply{Code: 535, Enhanced: [3]int{5, 7, 8}, Text: "Authentication refused: the account is disabled"}
+	}
 	if err != nil {
 		return nil, relayRefusal(err)
 	}

@@ -108,7 +108,7 @@ func (a *App) adminLogin(ctx context.Context, req *dispatcher.Request) (any, err
 // missing; 10 invalid EmailAddress; 11 no such user group; 12 username taken; 13 email taken;
 // 14 invalid Language; 15 invalid ReputationLevel; 16 GATEWAY_MAX_USERS reached. gatewayd's
 // own (docs/api.md): 17 MaxSenderDomains, 18 MonthlySendLimit, 19 Username, 20 TimeZone,
-// 21 AccountStatus, 22 Password shorter than 8.
+// 21 AccountStatus, 22 Password shorter than 8, 24 a profile field (Website, Street ...).
 func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
 	p := req.Params
 	u := &storage.User{
@@ -173,6 +173,8 @@ func (a *App) userCreate(ctx context.Context, req *dispatcher.Request) (any, err
 	if v, ok := p.BoolOK("Verified"); ok {
 		u.Verified = v
 	}
+	prof, more := applyProfile(p, "")
+	u.Profile, issues = prof, append(issues, more...)
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
@@ -278,7 +280,7 @@ func (a *App) loginUser(ctx context.Context, p dispatcher.Params) (*storage.User
 		if err != nil {
 			return nil, err
 		}
-		return a.DB.UserByID(ctx, k.UserID)
+		return enabledLogin(a.DB.UserByID(ctx, k.UserID))
 	}
 	var issues []dispatcher.Issue
 	if !p.Has("Username") {
@@ -302,7 +304,16 @@ func (a *App) loginUser(ctx context.Context, p dispatcher.Params) (*storage.User
 	if !passwordMatches(u.PasswordHash, p.String("Password")) {
 		return nil, wrong
 	}
-	return u, nil
+	return enabledLogin(u, nil)
+}
+
+// enabledLogin refuses the login of a disabled account (code 3, saying why: the password
+// was right).
+func enabledLogin(u *storage.User, err error) (*storage.User, error) {
+	if err == nil && !accountEnabled(u) {
+		return nil, dispatcher.Fail(dispatcher.KindAuth, 3, "Account is disabled")
+	}
+	return u, err
 }
 
 func userInfo(u *storage.User) map[string]any {
@@ -392,11 +403,24 @@ func (a *App) userGroupCreate(ctx context.Context, req *dispatcher.Request) (any
 		return nil, dispatcher.Invalid(dispatcher.Field("GroupName", 3, "Invalid GroupName"))
 	}
 	g := &storage.UserGroup{Name: name, Permissions: strings.Join(perms, ",")}
+	if _, err := applyGroupFields(req.Params, g, createSettings, false); err != nil {
+		return nil, err
+	}
 	if err := a.DB.CreateGroup(ctx, g); err != nil {
 		return nil, err
 	}
 	return map[string]any{"UserGroupID": g.ID}, nil
 }
+
+// createSettings are the group fields usergroup.create keeps besides GroupName and
+// Permissions: every field usergroup.patch takes.
+var createSettings = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range groupFields {
+		m[f.name] = f.name != "GroupName" && f.name != "Permissions"
+	}
+	return m
+}()
 
 func (a *App) userGroupGet(ctx context.Context, req *dispatcher.Request) (any, error) {
 	g, err := a.DB.GroupByID(ctx, req.Params.Int("UserGroupID"))
@@ -406,5 +430,5 @@ func (a *App) userGroupGet(ctx context.Context, req *dispatcher.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"UserGroup": map[string]any{"UserGroupID": g.ID, "GroupName": g.Name, "Permissions": g.Permissions}}, nil
+	return map[string]any{"UserGroup": groupInfo(g)}, nil
 }

@@ -60,6 +60,9 @@ func (a *App) Close() { a.Committer.Close() }
 // Register registers every command of this package. Main calls it once.
 func Register(r *dispatcher.Registry, a *App) {
 	a.registerAccounts(r)
+	a.registerUsers(r)
+	a.registerUserGroups(r)
+	a.registerPasswordReset(r)
 	a.registerDomains(r)
 	a.registerSend(r)
 	a.registerQueue(r)

@@ -16,6 +16,10 @@ const (
 	sessionUser   = "user"
 	sessionAdmin  = "admin"
 	sessionNavixy = "navixy"
+	// user.switch: an administrator acting as a user, with the user's group permissions
+	// (PrivilegeType Default) or all of them (Full).
+	sessionSwitch     = "switch"
+	sessionSwitchFull = "switch-full"
 )
 
 // Authenticate implements dispatcher.Authenticator over the credentials a command accepts:
@@ -76,15 +80,23 @@ func (a *App) sessionPrincipal(ctx context.Context, id string, accept dispatcher
 	switch {
 	case s.Kind == sessionAdmin && accept&dispatcher.AuthAdmin != 0:
 		return &dispatcher.Principal{Kind: dispatcher.PrincipalAdmin, RateKey: "admin:" + strconv.FormatInt(s.SubjectID, 10)}, nil
-	case (s.Kind == sessionUser || s.Kind == sessionNavixy) && accept&dispatcher.AuthUser != 0:
+	case (s.Kind == sessionUser || s.Kind == sessionNavixy || s.Kind == sessionSwitch) && accept&dispatcher.AuthUser != 0:
 		return a.userPrincipal(ctx, s.SubjectID)
+	case s.Kind == sessionSwitchFull && accept&dispatcher.AuthUser != 0:
+		p, err := a.userPrincipal(ctx, s.SubjectID)
+		if p != nil {
+			p.Permissions = []string{"*"}
+		}
+		return p, err
 	}
 	return nil, nil
 }
 
+// userPrincipal is the principal of a user's session or API key. A disabled account's
+// credentials stop working at once: every request reads the account's status here.
 func (a *App) userPrincipal(ctx context.Context, userID int64) (*dispatcher.Principal, error) {
 	u, err := a.DB.UserByID(ctx, userID)
-	if isNotFound(err) {
+	if isNotFound(err) || (err == nil && !accountEnabled(u)) {
 		return nil, dispatcher.ErrBadCredentials
 	}
 	if err != nil {
@@ -101,6 +113,9 @@ func (a *App) userPrincipal(ctx context.Context, userID int64) (*dispatcher.Prin
 	return &dispatcher.Principal{Kind: dispatcher.PrincipalUser, UserID: u.ID, Permissions: perms,
 		RateKey: "user:" + strconv.FormatInt(u.ID, 10)}, nil
 }
+
+// accountEnabled reports whether the account's credentials may be used.
+func accountEnabled(u *storage.User) bool { return strings.EqualFold(u.AccountStatus, StatusEnabled) }
 
 func splitPermissions(s string) []string {
 	var out []string

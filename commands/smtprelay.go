@@ -135,11 +135,15 @@ func RelayReplyFor(err error) (r RelayReply, ok bool) {
 	return r, false
 }
 
-// RelayLogin checks SMTP AUTH credentials (ErrSMTPAuth when wrong).
+// RelayLogin checks SMTP AUTH credentials (ErrSMTPAuth when wrong; ErrAccountDisabled when
+// right but the account is disabled, so a disabled account's credentials stop at AUTH).
 func (a *App) RelayLogin(ctx context.Context, username, password string) (*RelaySender, error) {
 	c, d, u, err := a.SMTPLogin(ctx, username, password)
 	if err != nil {
 		return nil, err
+	}
+	if !accountEnabled(u) {
+		return nil, ErrAccountDisabled
 	}
 	return &RelaySender{Credential: c, Domain: d, User: u}, nil
 }

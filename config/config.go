@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"runtime"
 	"strconv"
@@ -63,6 +64,7 @@ type Config struct {
 	MaxReplyTo          int           // GATEWAY_MAX_REPLY_TO: Reply-To addresses of one API send
 	MaxAttachmentBytes  int64         // GATEWAY_MAX_ATTACHMENT_SIZE: decoded attachments of one API send, bytes
 	MaxUsers            int           // GATEWAY_MAX_USERS: user accounts user.create may make; 0 is no limit
+	PlatformFrom        string        // GATEWAY_PLATFORM_FROM: sender of the platform's own mail (password resets)
 	LogLevel            string        // GATEWAY_LOG_LEVEL: debug, info, warn, error
 
 	// The outbound address policy (docs/gateways.md, docs/delivery.md): tenants' SMTP gateways
@@ -264,6 +266,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	integer(&c.MaxReplyTo, "GATEWAY_MAX_REPLY_TO", "most Reply-To addresses of one API send")
 	int64v(&c.MaxAttachmentBytes, "GATEWAY_MAX_ATTACHMENT_SIZE", "largest total of decoded attachments of one API send, bytes")
 	integer(&c.MaxUsers, "GATEWAY_MAX_USERS", "most user accounts user.create may make (0: no limit)")
+	str(&c.PlatformFrom, "GATEWAY_PLATFORM_FROM", "sender of the platform's own mail (password resets): an address or 'Name <address>' of an enabled sender domain")
 	str(&c.LogLevel, "GATEWAY_LOG_LEVEL", "log level: debug, info, warn, error")
 
 	if err := fs.Parse(args); err != nil {
@@ -323,6 +326,11 @@ func (c *Config) validate() []error {
 	}
 	if c.MaxRecipients < 1 || c.MaxCC < 0 || c.MaxBCC < 0 || c.MaxReplyTo < 0 || c.MaxAttachmentBytes < 0 || c.MaxUsers < 0 {
 		errs = append(errs, errors.New("GATEWAY_MAX_RECIPIENTS must be at least 1; GATEWAY_MAX_CC, _BCC, _REPLY_TO, _ATTACHMENT_SIZE and GATEWAY_MAX_USERS at least 0"))
+	}
+	if c.PlatformFrom != "" {
+		if _, err := mail.ParseAddress(c.PlatformFrom); err != nil {
+			errs = append(errs, fmt.Errorf("GATEWAY_PLATFORM_FROM: %w", err))
+		}
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return errs

@@ -22,7 +22,10 @@ type User struct {
 	Verified         bool   `db:"verified"`
 	MaxSenderDomains int    `db:"max_sender_domains"` // 0: no limit
 	MonthlySendLimit int64  `db:"monthly_send_limit"` // 0: no limit
-	CreatedAt        int64  `db:"created_at"`
+	// Profile is a JSON object of the profile fields users.md names beyond the columns above
+	// (Website, Street, City, Phone ...).
+	Profile   string `db:"profile"`
+	CreatedAt int64  `db:"created_at"`
 }
 
 // UserGroup carries the permissions of its users: "*" or a comma list.
@@ -30,7 +33,10 @@ type UserGroup struct {
 	ID          int64  `db:"id"`
 	Name        string `db:"name"`
 	Permissions string `db:"permissions"`
-	CreatedAt   int64  `db:"created_at"`
+	// Settings is a JSON object of the group's other users.md fields (Limit*, Force*,
+	// Options, DefaultRateLimits ...).
+	Settings  string `db:"settings"`
+	CreatedAt int64  `db:"created_at"`
 }
 
 // Admin is a platform administrator who logs in with admin.login.
@@ -62,7 +68,8 @@ type UserAPIKey struct {
 }
 
 const userCols = `id, group_id, username, email, password_hash, first_name, last_name, company_name,
-	time_zone, language, account_status, reputation_level, verified, max_sender_domains, monthly_send_limit, created_at`
+	time_zone, language, account_status, reputation_level, verified, max_sender_domains, monthly_send_limit,
+	COALESCE(profile, '{}') AS profile, created_at`
 
 // CreateUser inserts u (username and email are stored lower-cased) and sets u.ID.
 // ErrDuplicate names which one clashed through DuplicateField.
@@ -70,11 +77,14 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 	u.Username = strings.ToLower(u.Username)
 	u.Email = strings.ToLower(u.Email)
 	u.CreatedAt = now()
+	if u.Profile == "" {
+		u.Profile = "{}"
+	}
 	res, err := db.w.NamedExecContext(ctx, `INSERT INTO users (group_id, username, email, password_hash, first_name,
 		last_name, company_name, time_zone, language, account_status, reputation_level, verified, max_sender_domains,
-		monthly_send_limit, created_at) VALUES (:group_id, :username, :email, :password_hash, :first_name, :last_name,
+		monthly_send_limit, profile, created_at) VALUES (:group_id, :username, :email, :password_hash, :first_name, :last_name,
 		:company_name, :time_zone, :language, :account_status, :reputation_level, :verified, :max_sender_domains,
-		:monthly_send_limit, :created_at)`, u)
+		:monthly_send_limit, :profile, :created_at)`, u)
 	if isDuplicate(err) {
 		if _, e := db.UserByUsername(ctx, u.Username); e == nil {
 			return &DuplicateError{Field: "username"}
@@ -133,8 +143,11 @@ func (db *DB) UpdateUserFlags(ctx context.Context, u *User) error {
 // CreateGroup inserts a user group and sets g.ID.
 func (db *DB) CreateGroup(ctx context.Context, g *UserGroup) error {
 	g.CreatedAt = now()
-	res, err := db.w.ExecContext(ctx, "INSERT INTO user_groups (name, permissions, created_at) VALUES (?, ?, ?)",
-		g.Name, g.Permissions, g.CreatedAt)
+	if g.Settings == "" {
+		g.Settings = "{}"
+	}
+	res, err := db.w.ExecContext(ctx, "INSERT INTO user_groups (name, permissions, settings, created_at) VALUES (?, ?, ?, ?)",
+		g.Name, g.Permissions, g.Settings, g.CreatedAt)
 	if err != nil {
 		return err
 	}
@@ -145,7 +158,7 @@ func (db *DB) CreateGroup(ctx context.Context, g *UserGroup) error {
 // GroupByID returns one user group.
 func (db *DB) GroupByID(ctx context.Context, id int64) (*UserGroup, error) {
 	var g UserGroup
-	err := db.r.GetContext(ctx, &g, "SELECT id, name, permissions, created_at FROM user_groups WHERE id = ?", id)
+	err := db.r.GetContext(ctx, &g, "SELECT "+groupCols+" FROM user_groups WHERE id = ?", id)
 	return &g, notFound(err)
 }
 
