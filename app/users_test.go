@@ -10,6 +10,7 @@ import (
 
 	"gatewayd/app/apptest"
 	"gatewayd/config"
+	"gatewayd/storage/storagetest"
 )
 
 // GATEWAY_MAX_USERS caps the accounts user.create makes: code 16, as users.md numbers
@@ -129,4 +130,44 @@ func TestUserUpdateDisablesCredentials(t *testing.T) {
 		t.Fatalf("enable: %v", m)
 	}
 	works("enabled again")
+}
+
+// users.delete removes the account and everything it owns: afterwards no row of any table
+// mentions its username, email address, sender domain, list or mail, and its credentials
+// are gone. Another account's rows stay.
+func TestUsersDeleteRemovesEverything(t *testing.T) {
+	e := apptest.Start(t, nil)
+	keep := e.CreateUser("keeper")
+	kd := e.AddDomain(keep, "kept.test")
+	e.EnableDomain(kd)
+	gone := e.CreateUser("goner")
+	d := e.AddDomain(gone, "vanishing.test")
+	e.EnableDomain(d)
+	e.MustAPI(map[string]any{"Command": "user.apikey.create", "SessionID": gone.SessionID})
+	e.MustAPI(map[string]any{"Command": "emailgateway.addsmtp", "SessionID": gone.SessionID, "DomainID": d})
+	key := e.MustAPI(map[string]any{"Command": "emailgateway.addapi", "SessionID": gone.SessionID, "DomainID": d,
+		"Description": "vanishing-key"})["APIKey"].(map[string]any)["APIKey"].(string)
+	e.MustAPI(map[string]any{"Command": "list.create", "SessionID": gone.SessionID, "SubscriberListName": "vanishing-list"})
+	e.MustAPI(map[string]any{"Command": "emailgateway.sendemail", "SenderAPIKey": key, "Subject": "vanishing-subject",
+		"ContentType": "plain", "PlainContent": "Hi", "From": map[string]any{"email": "a@vanishing.test"},
+		"To": []any{map[string]any{"email": "someone@dest.test"}}})
+	e.MustAPI(map[string]any{"Command": "suppression.import", "SessionID": gone.SessionID, "EmailAddressesBulk": "blocked@vanishing-rcpt.test"})
+
+	e.MustAPI(map[string]any{"Command": "users.delete", "AdminAPIKey": apptest.AdminKey, "Users": []any{gone.ID}})
+	dump := string(storagetest.Dump(t, e.Cfg.DB))
+	for _, s := range []string{"goner", "vanishing"} {
+		if i := strings.Index(dump, s); i >= 0 {
+			line := dump[strings.LastIndexByte(dump[:i], '\n')+1:]
+			t.Errorf("%q is still stored: %.200s", s, line)
+		}
+	}
+	if !strings.Contains(dump, "kept.test") || !strings.Contains(dump, "keeper@users.test") {
+		t.Errorf("the other account's rows went too")
+	}
+	for _, cred := range []map[string]any{{"SessionID": gone.SessionID}, {"SenderAPIKey": key}} {
+		cred["Command"] = "emailgateway.getdomains"
+		if m := e.API(cred); m["Success"] != false {
+			t.Errorf("%v after deletion: %v", cred, m)
+		}
+	}
 }

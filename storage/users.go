@@ -188,7 +188,7 @@ func (db *DB) DeleteUsers(ctx context.Context, ids []int64) ([]int64, error) {
 				return err
 			}
 			for _, d := range domains {
-				for _, stmt := range append(domainChildren, "DELETE FROM sender_domains WHERE id = ?") {
+				for _, stmt := range append(domainChildren, "DELETE FROM stats_daily WHERE domain_id = ?", "DELETE FROM sender_domains WHERE id = ?") {
 					if _, err := tx.ExecContext(ctx, stmt, d); err != nil {
 						return err
 					}
