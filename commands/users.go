@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"gatewayd/commands/compose"
 	"gatewayd/dispatcher"
@@ -35,6 +36,11 @@ func (a *App) registerUsers(r *dispatcher.Registry) {
 		Name: "users.delete", Auth: dispatcher.AuthAdmin,
 		Params:  []dispatcher.Param{{Name: "Users", Type: dispatcher.Any, Required: true, Code: 1, Message: "Missing Users parameter"}},
 		Handler: a.usersDelete,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "user.snapshot", Auth: dispatcher.AuthAdmin | dispatcher.AuthUser,
+		Params:  []dispatcher.Param{{Name: "Month", Required: true, Code: 3, Message: "Missing Month parameter"}},
+		Handler: a.userSnapshot,
 	})
 	r.Register(&dispatcher.Command{
 		Name: "user.switch", Auth: dispatcher.AuthAdmin,
@@ -525,4 +531,48 @@ func (a *App) userSwitch(ctx context.Context, req *dispatcher.Request) (any, err
 		return nil, err
 	}
 	return map[string]any{"ErrorText": "", "SessionID": id, "UserInfo": userInfo(u)}, nil
+}
+
+// userSnapshot is users.md's monthly snapshot on gatewayd's data: EmailsSent is the
+// recipients accepted in Month (YYYY-MM, UTC), Subscribers and Lists are the account's counts
+// now (gatewayd keeps no history of them), CampaignsSent is 0 (there are no campaigns). A
+// user reads their own account; an administrator names it by UserID or EmailAddress. Codes:
+// 2 neither UserID nor EmailAddress (an administrator), 3 Month missing, 4 Month not
+// YYYY-MM, 5 no such user (or another user's).
+func (a *App) userSnapshot(ctx context.Context, req *dispatcher.Request) (any, error) {
+	p := req.Params
+	month, err := time.Parse("2006-01", strings.TrimSpace(p.String("Month")))
+	if err != nil {
+		return nil, dispatcher.Invalid(dispatcher.Field("Month", 4, "Invalid month format (YYYY-MM)"))
+	}
+	notFound := dispatcher.NotFound(5, "User not found")
+	var u *storage.User
+	switch {
+	case req.Principal.Kind != dispatcher.PrincipalAdmin:
+		if u, err = a.userOf(ctx, req.Principal); err == nil &&
+			((p.Has("UserID") && p.Int("UserID") != u.ID) || (p.Has("EmailAddress") && !strings.EqualFold(strings.TrimSpace(p.String("EmailAddress")), u.Email))) {
+			return nil, notFound
+		}
+	case p.Has("UserID"):
+		u, err = a.DB.UserByID(ctx, p.Int("UserID"))
+	case p.Has("EmailAddress"):
+		u, err = a.DB.UserByEmail(ctx, strings.TrimSpace(p.String("EmailAddress")))
+	default:
+		return nil, dispatcher.Invalid(dispatcher.Field("UserID", 2, "Missing UserID parameter"))
+	}
+	if isNotFound(err) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	sent, err := a.DB.UsageInMonth(ctx, u.ID, month.Year()*100+int(month.Month()))
+	if err != nil {
+		return nil, err
+	}
+	use, err := a.DB.UserUtilization(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CampaignsSent": 0, "EmailsSent": sent, "Subscribers": use.Subscribers, "Lists": use.Lists}, nil
 }

@@ -352,3 +352,10 @@ func (db *DB) LastPasswordReset(ctx context.Context, userID int64) (int64, error
 	err := db.r.GetContext(ctx, &t, "SELECT COALESCE(MAX(created_at), 0) FROM password_resets WHERE user_id = ? AND expires_at > ?", userID, now())
 	return t, err
 }
+
+// UsageInMonth is how many recipients the user had accepted in a month (YYYYMM, UTC).
+func (db *DB) UsageInMonth(ctx context.Context, userID int64, month int) (int64, error) {
+	var n int64
+	err := db.r.GetContext(ctx, &n, "SELECT COALESCE(SUM(sent), 0) FROM user_usage WHERE user_id = ? AND month = ?", userID, month)
+	return n, err
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -12,6 +13,14 @@ import (
 )
 
 func init() {
+	// @thismonth VAR: the current month in UTC, YYYY-MM.
+	Directives["thismonth"] = func(e *Env, args []string, vars map[string]string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("@thismonth VAR")
+		}
+		vars[args[0]] = time.Now().UTC().Format("2006-01")
+		return nil
+	}
 	Directives["admin"] = func(e *Env, args []string, vars map[string]string) error {
 		if len(args) != 2 {
 			return fmt.Errorf("@admin NAME PASSWORD")
