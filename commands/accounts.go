@@ -75,8 +75,15 @@ func (a *App) registerAccounts(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "usergroup.create", Auth: dispatcher.AuthAdmin,
 		Params: []dispatcher.Param{
-			{Name: "GroupName", Required: true, Code: 1},
-			{Name: "Permissions", Required: true, Code: 2},
+			{Name: "GroupName", Required: true, Code: 1, Message: "Missing GroupName parameter"},
+			{Name: "SubscriberAreaLogoutURL", Required: true, Code: 2, Message: "Missing SubscriberAreaLogoutURL parameter"},
+			{Name: "LimitSubscribers", Type: dispatcher.Int, Required: true, Code: 5, Message: "Missing LimitSubscribers parameter"},
+			{Name: "LimitLists", Type: dispatcher.Int, Required: true, Code: 6, Message: "Missing LimitLists parameter"},
+			{Name: "LimitCampaignSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 7, Message: "Missing LimitCampaignSendPerPeriod parameter"},
+			{Name: "RelThemeID", Type: dispatcher.Int, Required: true, Code: 8, Message: "Missing RelThemeID parameter"},
+			{Name: "ForceUnsubscriptionLink", Required: true, Code: 17, Message: "Missing ForceUnsubscriptionLink parameter"},
+			{Name: "ForceRejectOptLink", Required: true, Code: 18, Message: "Missing ForceRejectOptLink parameter"},
+			{Name: "LimitEmailSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 20, Message: "Missing LimitEmailSendPerPeriod parameter"},
 		},
 		Handler: a.userGroupCreate,
 	})
@@ -396,14 +403,18 @@ func (a *App) userAPIKeyDelete(ctx context.Context, req *dispatcher.Request) (an
 	return map[string]any{}, nil
 }
 
+// userGroupCreate creates a group with users.md's required fields (codes 1, 2, 5-8, 17, 18,
+// 20, all missing ones at once) and any usergroup.patch field besides; Force* values other
+// than Enabled are Disabled, as on usergroup.update. Permissions (gatewayd's: `*` or a comma
+// list) defaults to `*`, as Octeth's API-created groups carry no permission list. gatewayd's
+// code 3: GroupName longer than 255 characters or more than one line.
 func (a *App) userGroupCreate(ctx context.Context, req *dispatcher.Request) (any, error) {
 	name := strings.TrimSpace(req.Params.String("GroupName"))
-	perms := splitPermissions(req.Params.String("Permissions"))
 	if len(name) > 255 || strings.ContainsAny(name, "\r\n\x00") {
 		return nil, dispatcher.Invalid(dispatcher.Field("GroupName", 3, "Invalid GroupName"))
 	}
-	g := &storage.UserGroup{Name: name, Permissions: strings.Join(perms, ",")}
-	if _, err := applyGroupFields(req.Params, g, createSettings, false); err != nil {
+	g := &storage.UserGroup{Name: name, Permissions: "*"}
+	if _, err := applyGroupFields(req.Params, g, createSettings, true); err != nil {
 		return nil, err
 	}
 	if err := a.DB.CreateGroup(ctx, g); err != nil {
@@ -412,12 +423,12 @@ func (a *App) userGroupCreate(ctx context.Context, req *dispatcher.Request) (any
 	return map[string]any{"UserGroupID": g.ID}, nil
 }
 
-// createSettings are the group fields usergroup.create keeps besides GroupName and
-// Permissions: every field usergroup.patch takes.
+// createSettings are the fields usergroup.create takes besides GroupName: every other field
+// usergroup.patch takes, Permissions included (a comma list or an array).
 var createSettings = func() map[string]bool {
 	m := map[string]bool{}
 	for _, f := range groupFields {
-		m[f.name] = f.name != "GroupName" && f.name != "Permissions"
+		m[f.name] = f.name != "GroupName"
 	}
 	return m
 }()
