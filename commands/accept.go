@@ -129,7 +129,11 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 		TrackLinks: s.TrackLinks, TrackOpens: s.TrackOpens, Links: links, CallbackURL: s.CallbackURL, UserRef: s.UserRef,
 		SendAt: s.SendAt,
 	}
-	env := &storage.Envelope{Message: m, MonthlyLimit: s.User.MonthlySendLimit}
+	monthly, _, err := a.EffectiveLimits(ctx, s.User)
+	if err != nil {
+		return nil, err
+	}
+	env := &storage.Envelope{Message: m, MonthlyLimit: monthly}
 	for _, r := range s.Recipients {
 		env.Recipients = append(env.Recipients, &storage.Recipient{Email: strings.TrimSpace(r.Email), Kind: r.Kind})
 	}

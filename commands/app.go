@@ -35,6 +35,9 @@ type App struct {
 	Committer *storage.Committer
 	// Enqueued, when set, is called after a message is committed (wakes delivery workers).
 	Enqueued func()
+
+	// groupLimitCache keeps user groups' limits for the send path (usergroups.go).
+	groupLimitCache groupLimitCache
 }
 
 // NewApp fills the defaults around the required parts.

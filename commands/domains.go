@@ -119,7 +119,11 @@ func (a *App) addDomain(ctx context.Context, req *dispatcher.Request) (any, erro
 		UserID: u.ID, Name: name, Status: storage.DomainPending,
 		DKIMSelector: dkim.NewSelector(), DKIMPrivateEnc: privEnc, DKIMPublic: pub, SigningKeyEnc: whsecEnc,
 	}
-	switch err := a.DB.CreateDomain(ctx, d, u.MaxSenderDomains); {
+	_, maxDomains, err := a.EffectiveLimits(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	switch err := a.DB.CreateDomain(ctx, d, maxDomains); {
 	case errors.Is(err, storage.ErrLimit):
 		return nil, dispatcher.Fail(dispatcher.KindForbidden, 3, "Maximum sender domains limit reached for user")
 	case errors.Is(err, storage.ErrDuplicate):

@@ -129,7 +129,11 @@ func (a *App) gatewayAPISend(ctx context.Context, req *dispatcher.Request, ic *i
 	if err := a.CheckSuppressed(ctx, d, 0, all); err != nil {
 		return nil, gatewayAPIStateError(err, d)
 	}
-	if u.MonthlySendLimit > 0 {
+	monthly, _, err := a.EffectiveLimits(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if monthly > 0 {
 		var need int64
 		for i, n := range counts {
 			if ic != nil {
@@ -144,7 +148,7 @@ func (a *App) gatewayAPISend(ctx context.Context, req *dispatcher.Request, ic *i
 		if err != nil {
 			return nil, err
 		}
-		if used+need > u.MonthlySendLimit {
+		if used+need > monthly {
 			return nil, gatewayAPIStateError(ErrMonthlyLimit, d)
 		}
 	}

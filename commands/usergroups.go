@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"gatewayd/dispatcher"
 	"gatewayd/storage"
@@ -385,6 +387,7 @@ func (a *App) userGroupUpdate(ctx context.Context, req *dispatcher.Request) (any
 	if err := a.DB.UpdateGroup(ctx, g); err != nil {
 		return nil, err
 	}
+	a.groupLimitCache.forget(g.ID)
 	return map[string]any{}, nil
 }
 
@@ -403,6 +406,7 @@ func (a *App) userGroupPatch(ctx context.Context, req *dispatcher.Request) (any,
 		if err := a.DB.UpdateGroup(ctx, g); err != nil {
 			return nil, err
 		}
+		a.groupLimitCache.forget(g.ID)
 	}
 	return map[string]any{"UserGroupID": strconv.FormatInt(g.ID, 10), "UpdatedFields": updated}, nil
 }
@@ -423,6 +427,9 @@ func (a *App) userGroupDelete(ctx context.Context, req *dispatcher.Request) (any
 		if counts[id] > 0 {
 			return nil, dispatcher.Fail(dispatcher.KindConflict, 5, "User group "+strconv.FormatInt(id, 10)+" has users; move them to another group first")
 		}
+	}
+	for _, id := range ids {
+		a.groupLimitCache.forget(id)
 	}
 	if _, err := a.DB.DeleteGroups(ctx, ids); err == storage.ErrLastGroup {
 		return nil, dispatcher.Fail(dispatcher.KindConflict, 4, "Cannot delete the last user group")
@@ -467,4 +474,82 @@ func (a *App) userGroupsGet(ctx context.Context, req *dispatcher.Request) (any, 
 		out = append(out, m)
 	}
 	return map[string]any{"UserGroups": out}, nil
+}
+
+// GroupLimits are the limits of a user group that gatewayd enforces on accounts whose own
+// limit is 0 (none): LimitEmailSendPerPeriod (accepted recipients per calendar month) and
+// LimitEmailGatewaySenderDomains. 0 or less is no limit.
+type GroupLimits struct {
+	MonthlySend   int64
+	SenderDomains int
+}
+
+// groupLimitTTL is how long a node trusts the limits it read (another node may change them).
+const groupLimitTTL = 30 * time.Second
+
+// groupLimitCache keeps groups' limits for the send path, which would otherwise read the
+// group on every message.
+type groupLimitCache struct {
+	mu sync.Mutex
+	m  map[int64]cachedGroupLimits
+}
+
+type cachedGroupLimits struct {
+	GroupLimits
+	until time.Time
+}
+
+func (c *groupLimitCache) forget(id int64) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+// groupLimits returns a group's limits (none for a group that is gone).
+func (a *App) groupLimits(ctx context.Context, groupID int64) (GroupLimits, error) {
+	c := &a.groupLimitCache
+	c.mu.Lock()
+	e, ok := c.m[groupID]
+	c.mu.Unlock()
+	if ok && timeNow().Before(e.until) {
+		return e.GroupLimits, nil
+	}
+	g, err := a.DB.GroupByID(ctx, groupID)
+	if err != nil && !isNotFound(err) {
+		return GroupLimits{}, err
+	}
+	var l GroupLimits
+	if err == nil {
+		s := groupSettings(g)
+		n, _ := dispatcher.AsInt(s["LimitEmailSendPerPeriod"])
+		d, _ := dispatcher.AsInt(s["LimitEmailGatewaySenderDomains"])
+		l = GroupLimits{MonthlySend: max(n, 0), SenderDomains: int(max(d, 0))}
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[int64]cachedGroupLimits{}
+	}
+	c.m[groupID] = cachedGroupLimits{l, timeNow().Add(groupLimitTTL)}
+	c.mu.Unlock()
+	return l, nil
+}
+
+// EffectiveLimits are the limits that apply to an account: its own, or where it has none its
+// group's.
+func (a *App) EffectiveLimits(ctx context.Context, u *storage.User) (monthlySend int64, senderDomains int, err error) {
+	monthlySend, senderDomains = u.MonthlySendLimit, u.MaxSenderDomains
+	if monthlySend > 0 && senderDomains > 0 {
+		return monthlySend, senderDomains, nil
+	}
+	l, err := a.groupLimits(ctx, u.GroupID)
+	if err != nil {
+		return 0, 0, err
+	}
+	if monthlySend <= 0 {
+		monthlySend = l.MonthlySend
+	}
+	if senderDomains <= 0 {
+		senderDomains = l.SenderDomains
+	}
+	return monthlySend, senderDomains, nil
 }

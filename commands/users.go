@@ -122,9 +122,14 @@ func userInformation(u *storage.User, g *storage.UserGroup) map[string]any {
 // limitUtilization is user.get's LimitUtilization: what the account uses against its limits
 // (0 is no limit). Subscribers and Lists are limited by the group's LimitSubscribers and
 // LimitLists; SenderDomains and EmailSendPerPeriod (this calendar month) by the account's
-// MaxSenderDomains and MonthlySendLimit.
+// MaxSenderDomains and MonthlySendLimit, or where those are 0 the group's
+// LimitEmailGatewaySenderDomains and LimitEmailSendPerPeriod (EffectiveLimits).
 func (a *App) limitUtilization(ctx context.Context, u *storage.User, g *storage.UserGroup) (map[string]any, error) {
 	use, err := a.DB.UserUtilization(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	monthly, domains, err := a.EffectiveLimits(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +137,8 @@ func (a *App) limitUtilization(ctx context.Context, u *storage.User, g *storage.
 	return map[string]any{
 		"Subscribers":        map[string]any{"Used": use.Subscribers, "Limit": settings["LimitSubscribers"]},
 		"Lists":              map[string]any{"Used": use.Lists, "Limit": settings["LimitLists"]},
-		"SenderDomains":      map[string]any{"Used": use.SenderDomains, "Limit": u.MaxSenderDomains},
-		"EmailSendPerPeriod": map[string]any{"Used": use.SentThisMonth, "Limit": u.MonthlySendLimit},
+		"SenderDomains":      map[string]any{"Used": use.SenderDomains, "Limit": domains},
+		"EmailSendPerPeriod": map[string]any{"Used": use.SentThisMonth, "Limit": monthly},
 	}, nil
 }
 
