@@ -62,8 +62,8 @@ func requireUserIDOrEmail(p dispatcher.Params) []dispatcher.Issue {
 var profileFields = []string{"Website", "OtherEmailAddresses", "Street", "Street2", "City", "State", "Zip",
 	"Country", "VAT", "Phone", "Fax", "SignUpIPAddress", "SSOID"}
 
-// sent reports whether name was sent at all, an empty string included (clearing a field).
-func sent(p dispatcher.Params, name string) bool {
+// paramSent reports whether name was sent at all, an empty string included (clearing a field).
+func paramSent(p dispatcher.Params, name string) bool {
 	v, ok := dispatcher.Lookup(p.Tree(), name)
 	return ok && v != nil
 }
@@ -77,7 +77,7 @@ func applyProfile(p dispatcher.Params, prof string) (string, []dispatcher.Issue)
 	}
 	var issues []dispatcher.Issue
 	for _, f := range profileFields {
-		if !sent(p, f) {
+		if !paramSent(p, f) {
 			continue
 		}
 		s, ok := dispatcher.AsString(p.Value(f))
@@ -88,7 +88,7 @@ func applyProfile(p dispatcher.Params, prof string) (string, []dispatcher.Issue)
 		}
 		m[f] = s
 	}
-	if sent(p, "PhoneVerified") {
+	if paramSent(p, "PhoneVerified") {
 		if b, ok := dispatcher.AsBool(p.Value("PhoneVerified")); ok {
 			m["PhoneVerified"] = map[bool]int{false: 0, true: 1}[b]
 		} else {
@@ -230,7 +230,7 @@ func (a *App) userUpdate(ctx context.Context, req *dispatcher.Request) (any, err
 		name string
 		dst  *string
 	}{{"FirstName", &u.FirstName}, {"LastName", &u.LastName}, {"CompanyName", &u.CompanyName}} {
-		if !sent(p, f.name) {
+		if !paramSent(p, f.name) {
 			continue
 		}
 		s := strings.TrimSpace(p.String(f.name))
@@ -371,7 +371,7 @@ func (a *App) usersGet(ctx context.Context, req *dispatcher.Request) (any, error
 		}
 	}
 	q.Order = order
-	if sent(p, "RelUserGroupID") {
+	if paramSent(p, "RelUserGroupID") {
 		if !userGroupFilter(p.Value("RelUserGroupID"), &q) {
 			issues = append(issues, dispatcher.Field("RelUserGroupID", 4, "Invalid RelUserGroupID"))
 		}
