@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"net/http"
 	"net/smtp"
 	"strings"
 	"testing"
@@ -35,7 +36,8 @@ func TestUserCreateLimit(t *testing.T) {
 
 // Disabling an account with user.update stops every credential of it at once, without
 // touching the credentials themselves: its session and user API key (99998), a password
-// login (3), its sender key (the send's documented 12), SMTP AUTH over loopback (535) and an
+// login (3), its sender key (the send's documented 12; events answer as an invalid key,
+// 13), SMTP AUTH over loopback (535) and an
 // SMTP connection that authenticated before (550 at MAIL). Enabling it again brings them all
 // back.
 func TestUserUpdateDisablesCredentials(t *testing.T) {
@@ -82,6 +84,9 @@ func TestUserUpdateDisablesCredentials(t *testing.T) {
 		if m := send(); m["Success"] != true {
 			t.Fatalf("%s: send: %v", when, m)
 		}
+		if r := e.Do("GET", "/api/v1/events", http.Header{"Authorization": {"Bearer " + senderKey}}, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"TotalRecords"`) {
+			t.Fatalf("%s: events: %d %s", when, r.Status, r.Body)
+		}
 		if err := dial().Auth(smtp.PlainAuth("", e.username, e.password, "127.0.0.1")); err != nil {
 			t.Fatalf("%s: SMTP AUTH: %v", when, err)
 		}
@@ -113,6 +118,9 @@ func TestUserUpdateDisablesCredentials(t *testing.T) {
 	}
 	if m := send(); m["ErrorCode"] != json.Number("12") {
 		t.Fatalf("disabled: send: %v", m)
+	}
+	if r := e.Do("GET", "/api/v1/events", http.Header{"Authorization": {"Bearer " + senderKey}}, nil); string(r.Body) != `{"Errors":[{"Code":13,"Message":"Invalid SenderAPIKey"}]}` {
+		t.Fatalf("disabled: events: %d %s", r.Status, r.Body)
 	}
 	err = dial().Auth(smtp.PlainAuth("", e.username, e.password, "127.0.0.1"))
 	if err == nil || !strings.HasPrefix(err.Error(), "535 ") || !strings.Contains(err.Error(), "5.7.8 ") {

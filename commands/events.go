@@ -215,6 +215,15 @@ func (a *App) listEvents(ctx context.Context, req *dispatcher.Request) (any, err
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
+	// A disabled account's sender keys read nothing: they answer as an invalid key does.
+	if u, err := a.userOf(ctx, req.Principal); isNotFound(err) || (err == nil && !accountEnabled(u)) {
+		if req.Command.AuthInvalid != nil {
+			return nil, req.Command.AuthInvalid
+		}
+		return nil, dispatcher.Fail(dispatcher.KindAuth, dispatcher.CodeAuthFailed, "Authentication failed")
+	} else if err != nil {
+		return nil, err
+	}
 	d, err := a.DB.DomainByID(ctx, req.Principal.DomainID, req.Principal.UserID)
 	if isNotFound(err) {
 		return nil, dispatcher.NotFound(2, "Invalid sender domain")
