@@ -20,7 +20,7 @@ import (
 
 // Config is every setting gatewayd has. Zero values are never used: Load fills defaults.
 type Config struct {
-	DB                  string        // GATEWAY_DB: sqlite://path or mysql://user:pass@host:port/db
+	DB                  string        // GATEWAY_DB: sqlite://path or mysql://user:pass@host:port[,host:port...]/db
 	HTTPAddr            string        // GATEWAY_HTTP_ADDR
 	SMTPAddrs           []string      // GATEWAY_SMTP_ADDR: STARTTLS submission listeners
 	SMTPTLSAddrs        []string      // GATEWAY_SMTP_TLS_ADDR: implicit-TLS listeners (e.g. :465)
@@ -216,7 +216,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 		fs.DurationVar(p, flagName(env), *p, usage+" ("+env+")")
 	}
 
-	str(&c.DB, "GATEWAY_DB", "database: sqlite://path or mysql://user:pass@host:port/db")
+	str(&c.DB, "GATEWAY_DB", "database: sqlite://path or mysql://user:pass@host:port[,host2:port...]/db")
 	str(&c.HTTPAddr, "GATEWAY_HTTP_ADDR", "HTTP listen address")
 	list(&c.SMTPAddrs, "GATEWAY_SMTP_ADDR", "SMTP submission listen addresses (STARTTLS)")
 	list(&c.SMTPTLSAddrs, "GATEWAY_SMTP_TLS_ADDR", "SMTP implicit-TLS listen addresses")

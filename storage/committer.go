@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 )
 
 // Committer batches concurrent Enqueue calls into shared transactions (group commit), so
@@ -128,17 +127,15 @@ func (c *Committer) commit(batch []*commitJob) {
 	}
 }
 
-// enqueueRetrying runs Enqueue again when MySQL chose the transaction as a deadlock victim
-// or a lock wait timed out: nothing of it was committed, so running it again is safe.
+// enqueueRetrying runs Enqueue through the retry policy (retry in cluster.go): a deadlock
+// victim, a Galera certification failure or a connection lost before commit committed
+// nothing, so running it again is safe.
 func (db *DB) enqueueRetrying(ctx context.Context, envs []*Envelope) ([]error, error) {
 	var errs []error
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
+	err := db.retry(ctx, func() error {
+		var err error
 		errs, err = db.Enqueue(ctx, envs)
-		if !IsRetryable(err) {
-			return errs, err
-		}
-		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
-	}
+		return err
+	})
 	return errs, err
 }

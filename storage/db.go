@@ -42,10 +42,14 @@ type DB struct {
 	Dialect Dialect
 	w       *sqlx.DB
 	r       *sqlx.DB
+	galera  bool      // a Galera cluster node (wsrep_on)
+	hosts   *failover // MySQL: the hosts GATEWAY_DB lists
 }
 
 // Open connects to dsn: sqlite://path/to/file.db (directories are created) or
-// mysql://user:pass@host:port/db.
+// mysql://user:pass@host:port/db; a MySQL DSN may list several hosts, comma-separated
+// (mysql://user:pass@db1:3306,db2:3306,db3:3306/db): the nodes of one cluster, used in that
+// order of preference with failover between them (see failover in cluster.go).
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
@@ -97,8 +101,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
-// MySQLConfig turns mysql://user:pass@host:port/db?opts into a driver configuration.
+// MySQLConfig turns mysql://user:pass@host:port/db?opts into a driver configuration. Of a
+// DSN listing several hosts, the configuration is the first host's.
 func MySQLConfig(dsn string) (*mysql.Config, error) {
+	dsn, _ = splitHosts(dsn)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysql dsn: %w", err)
@@ -136,18 +142,28 @@ func openMySQL(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := mysql.NewConnector(cfg)
+	_, hosts := splitHosts(dsn)
+	f, err := newFailover(cfg, hosts)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, err
 	}
-	x := sqlx.NewDb(sql.OpenDB(conn), "mysql")
+	x := sqlx.NewDb(sql.OpenDB(f), "mysql")
 	x.SetMaxOpenConns(32)
 	x.SetMaxIdleConns(32)
 	x.SetConnMaxLifetime(time.Hour)
-	db := &DB{Dialect: MySQL, w: x, r: x}
+	if len(hosts) > 1 {
+		// Connections drift back to the preferred host within a couple of minutes of its
+		// return.
+		x.SetConnMaxLifetime(2 * time.Minute)
+	}
+	db := &DB{Dialect: MySQL, w: x, r: x, hosts: f}
 	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	var on string
+	if err := x.QueryRowxContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").Scan(new(string), &on); err == nil {
+		db.galera = strings.EqualFold(on, "ON")
 	}
 	return db, nil
 }
@@ -170,8 +186,9 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Ping checks the database answers (for /healthz).
-func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
+// Ping checks the database answers and, on a Galera node, is synced (for /healthz; see
+// Health).
+func (db *DB) Ping(ctx context.Context) error { return db.Health(ctx) }
 
 // Tx runs fn in one write transaction, committing when fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sqlxTx) error) error {
@@ -189,6 +206,9 @@ func (db *DB) txWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlxT
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if isConnError(err) {
+			return &errCommitUnknown{err}
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -207,20 +227,6 @@ func isDuplicate(err error) bool {
 		return me.Number == 1062
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-// IsRetryable reports a transaction the database rolled back on its own and that may simply
-// be run again: a MySQL deadlock (1213) or lock wait timeout (1205), or SQLite busy.
-func IsRetryable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // notFound maps sql.ErrNoRows to ErrNotFound.

@@ -312,14 +312,15 @@ func (db *DB) TrackedRecipientByID(ctx context.Context, id int64) (*TrackedRecip
 // RecordEvent writes one event (through InsertEvent, so rollups and the outbox follow) in its
 // own transaction.
 func (db *DB) RecordEvent(ctx context.Context, ev *Event, tags []string) error {
-	return db.Tx(ctx, func(tx *sqlxTx) error { return InsertEvent(ctx, tx, ev, tags) })
+	return db.txRetry(ctx, func(tx *sqlxTx) error { return InsertEvent(ctx, tx, ev, tags) })
 }
 
 // RecordUnsubscribe suppresses the recipient's address for the domain and writes the
 // unsubscribed event, in one transaction. An address already unsubscribed from the domain
 // gets no second event; first reports whether this call did it.
 func (db *DB) RecordUnsubscribe(ctx context.Context, ev *Event, tags []string) (first bool, err error) {
-	err = db.Tx(ctx, func(tx *sqlxTx) error {
+	err = db.txRetry(ctx, func(tx *sqlxTx) error {
+		first = false
 		var source string
 		err := tx.GetContext(ctx, &source, "SELECT source FROM suppressions WHERE list_id = 0 AND domain_id = ? AND email = ?",
 			ev.DomainID, strings.ToLower(ev.Email))
@@ -341,7 +342,7 @@ func (db *DB) RecordUnsubscribe(ctx context.Context, ev *Event, tags []string) (
 // SetMessageLinks stores the tracked URLs of a message once (the first delivery that
 // rewrites it); later calls leave the stored list alone.
 func (db *DB) SetMessageLinks(ctx context.Context, messageID int64, links string) error {
-	_, err := db.w.ExecContext(ctx, "UPDATE messages SET links = ? WHERE id = ? AND links = ''", links, messageID)
+	_, err := db.execRetry(ctx, "UPDATE messages SET links = ? WHERE id = ? AND links = ''", links, messageID)
 	return err
 }
 

@@ -27,7 +27,7 @@ func (db *DB) IdempotentLookup(ctx context.Context, scope, key string) (*Idempot
 // IdempotentStore records the first answer; when another request stored one first it returns
 // ErrDuplicate and the caller answers with IdempotentLookup's.
 func (db *DB) IdempotentStore(ctx context.Context, scope, key string, r *IdempotentResponse) error {
-	return db.Tx(ctx, func(tx *sqlxTx) error {
+	return db.txRetry(ctx, func(tx *sqlxTx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND created_at <= ?",
 			scope, key, time.Now().Add(-IdempotencyTTL).Unix()); err != nil {
 			return err
@@ -53,7 +53,7 @@ func (db *DB) PurgeIdempotency(ctx context.Context) (int64, error) {
 // IdempotentComplete records the answer of a key reserved by IdempotentStore with Status 0
 // (in progress) for the same request.
 func (db *DB) IdempotentComplete(ctx context.Context, scope, key string, r *IdempotentResponse) error {
-	_, err := db.w.ExecContext(ctx, "UPDATE idempotency_keys SET status = ?, response = ? WHERE scope = ? AND idem_key = ? AND request_hash = ?",
+	_, err := db.execRetry(ctx, "UPDATE idempotency_keys SET status = ?, response = ? WHERE scope = ? AND idem_key = ? AND request_hash = ?",
 		r.Status, r.Response, scope, key, r.RequestHash)
 	return err
 }
@@ -61,7 +61,7 @@ func (db *DB) IdempotentComplete(ctx context.Context, scope, key string, r *Idem
 // IdempotentRelease forgets a reservation that was never answered (the request failed and
 // sent nothing), so a retry with the same key runs again.
 func (db *DB) IdempotentRelease(ctx context.Context, scope, key, requestHash string) error {
-	_, err := db.w.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND request_hash = ? AND status = 0",
+	_, err := db.execRetry(ctx, "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND request_hash = ? AND status = 0",
 		scope, key, requestHash)
 	return err
 }

@@ -5,10 +5,13 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
+	"os"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Migrations are files migrations/<dialect>/NNNN_name.sql, applied in order of NNNN and
@@ -55,24 +58,20 @@ func (db *DB) migrations() ([]migration, error) {
 	return out, nil
 }
 
-// Migrate applies every migration not yet recorded. Safe to run on every start; on MySQL,
-// concurrent starts serialise on a named lock.
+// Migrate applies every migration not yet recorded. Safe to run on every start, and on
+// several nodes starting together: on MySQL they serialise on a lock row (see lockMigrations),
+// so one applies what is missing and the others find it done.
 func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 	ms, err := db.migrations()
 	if err != nil {
 		return nil, err
 	}
 	if db.Dialect == MySQL {
-		conn, err := db.w.Connx(ctx)
+		unlock, err := db.lockMigrations(ctx)
 		if err != nil {
 			return nil, err
 		}
-		defer conn.Close()
-		var got int
-		if err := conn.GetContext(ctx, &got, "SELECT GET_LOCK('gatewayd_migrate', 60)"); err != nil || got != 1 {
-			return nil, fmt.Errorf("migrate: lock: %v", err)
-		}
-		defer conn.ExecContext(context.Background(), "SELECT RELEASE_LOCK('gatewayd_migrate')")
+		defer unlock()
 	}
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
@@ -96,6 +95,67 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		applied = append(applied, m.name)
 	}
 	return applied, nil
+}
+
+// migrateLockTTL is how long a migration lock holds without its owner renewing it: a node
+// that died while migrating does not block the others for longer.
+const migrateLockTTL = 10 * time.Minute
+
+// lockMigrations takes the migration lock of a MySQL database and returns its release. The
+// lock is a row (schema_lock, name 'migrate') that an UPDATE claims when it is free or
+// expired: a replicated write, so it holds across the nodes of a Galera cluster, where
+// GET_LOCK is local to one node (two nodes claiming it at once collide at commit and
+// certification fails one; a claim is then read back by owner). Nodes that find it held wait,
+// up to the TTL.
+func (db *DB) lockMigrations(ctx context.Context) (func(), error) {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_lock (name VARCHAR(64) NOT NULL PRIMARY KEY,
+		owner VARCHAR(64) NOT NULL DEFAULT '', expires_at BIGINT NOT NULL DEFAULT 0)`); err != nil {
+		return nil, fmt.Errorf("migrate: lock table: %w", err)
+	}
+	if _, err := db.execRetry(ctx, "INSERT IGNORE INTO schema_lock (name, owner, expires_at) VALUES ('migrate', '', 0)"); err != nil {
+		return nil, fmt.Errorf("migrate: lock row: %w", err)
+	}
+	owner := lockOwner()
+	deadline := time.Now().Add(migrateLockTTL + time.Minute)
+	for {
+		err := db.Tx(ctx, func(tx *sqlxTx) error {
+			t := now()
+			_, err := tx.ExecContext(ctx, "UPDATE schema_lock SET owner = ?, expires_at = ? WHERE name = 'migrate' AND (owner = '' OR expires_at < ?)",
+				owner, t+int64(migrateLockTTL/time.Second), t)
+			return err
+		})
+		if err != nil && !IsRetryable(err) {
+			return nil, fmt.Errorf("migrate: lock: %w", err)
+		}
+		var holder string
+		if err == nil {
+			if err := db.w.GetContext(ctx, &holder, "SELECT owner FROM schema_lock WHERE name = 'migrate'"); err != nil {
+				return nil, fmt.Errorf("migrate: lock: %w", err)
+			}
+		}
+		if holder == owner {
+			return func() {
+				db.execRetry(context.Background(), "UPDATE schema_lock SET owner = '', expires_at = 0 WHERE name = 'migrate' AND owner = ?", owner)
+			}, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("migrate: the migration lock is still held by %s", holder)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200*time.Millisecond + time.Duration(rand.Int64N(int64(200*time.Millisecond)))):
+		}
+	}
+}
+
+// lockOwner names this process in the lock row: host, pid and a random part.
+func lockOwner() string {
+	host, _ := os.Hostname()
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	return fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 }
 
 func (db *DB) apply(ctx context.Context, m migration) error {

@@ -326,7 +326,8 @@ func (db *DB) ClaimOutbox(ctx context.Context, owner string, n int, lease time.D
 		return nil, nil
 	}
 	var rows []OutboxRow
-	err := db.Tx(ctx, func(tx *sqlxTx) error {
+	err := db.txRetry(ctx, func(tx *sqlxTx) error {
+		rows = nil
 		t := now()
 		where, args := outboxDueWhere(t, busy)
 		q := "SELECT o.id FROM outbox o WHERE " + where + " ORDER BY o.next_attempt_at, o.id LIMIT " + strconv.Itoa(n)
@@ -342,14 +343,18 @@ func (db *DB) ClaimOutbox(ctx context.Context, owner string, n int, lease time.D
 		}
 		in, idArgs := inList(ids)
 		until := t + int64((lease+time.Second-1)/time.Second)
-		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("+in+")",
-			append([]any{owner, until}, idArgs...)...); err != nil {
+		// Only rows still due and unleased are taken, and those read back by owner and expiry:
+		// on a Galera cluster the locks above are local to one node, and two nodes leasing the
+		// same row collide at commit (certification), where the second runs again.
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("+in+
+			") AND state = ? AND lease_expires_at <= ?", append(append([]any{owner, until}, idArgs...), OutboxPending, t)...); err != nil {
 			return fmt.Errorf("outbox: lease: %w", err)
 		}
 		return tx.SelectContext(ctx, &rows, "SELECT "+outboxCols+`, COALESCE(d.signing_key_enc, '') AS signing_key_enc,
 			CASE WHEN o.webhook_id = 0 THEN 1 WHEN w.id IS NULL THEN 0 ELSE 1 END AS live
 			FROM outbox o LEFT JOIN sender_domains d ON d.id = o.domain_id LEFT JOIN domain_webhooks w ON w.id = o.webhook_id
-			WHERE o.id IN (`+in+") ORDER BY o.next_attempt_at, o.id", idArgs...)
+			WHERE o.id IN (`+in+") AND o.lease_owner = ? AND o.lease_expires_at = ? ORDER BY o.next_attempt_at, o.id",
+			append(idArgs, owner, until)...)
 	})
 	return rows, err
 }
@@ -380,7 +385,8 @@ func (db *DB) FinishOutbox(ctx context.Context, owner string, rs ...OutboxResult
 		return nil
 	}
 	var n int64
-	err := db.Tx(ctx, func(tx *sqlxTx) error {
+	err := db.txRetry(ctx, func(tx *sqlxTx) error {
+		n = 0
 		t := now()
 		// The common case, delivered on the first answer with one status, in one statement
 		// per status.
@@ -441,7 +447,7 @@ func (db *DB) ReleaseOutbox(ctx context.Context, owner string, ids []int64) erro
 		return nil
 	}
 	in, args := inList(ids)
-	_, err := db.w.ExecContext(ctx, "UPDATE outbox SET lease_owner = '', lease_expires_at = 0 WHERE lease_owner = ? AND id IN ("+in+")",
+	_, err := db.execRetry(ctx, "UPDATE outbox SET lease_owner = '', lease_expires_at = 0 WHERE lease_owner = ? AND id IN ("+in+")",
 		append([]any{owner}, args...)...)
 	return err
 }
@@ -449,7 +455,7 @@ func (db *DB) ReleaseOutbox(ctx context.Context, owner string, ids []int64) erro
 // DropWebhook removes a webhook whose receiver answered 410 Gone, and drops its undelivered
 // rows, in one transaction.
 func (db *DB) DropWebhook(ctx context.Context, webhookID int64, status int, reason string) error {
-	return db.Tx(ctx, func(tx *sqlxTx) error {
+	return db.txRetry(ctx, func(tx *sqlxTx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET state = ?, lease_owner = '', lease_expires_at = 0, last_status = ?,
 			last_error = ?, updated_at = ? WHERE webhook_id = ? AND state = ?`,
 			OutboxDropped, status, clipError(reason), now(), webhookID, OutboxPending); err != nil {

@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,23 +32,35 @@ func init() {
 var claimStates = [...]string{StateQueued, StateDeferred, StateScheduled, StateSending}
 
 // ClaimDue leases up to limit due recipient rows to owner until now+lease and returns them
-// (state sending). On MySQL the rows are locked with FOR UPDATE SKIP LOCKED, so concurrent
-// claimers on other nodes pass over each other's rows instead of waiting; on SQLite the
-// transaction holds the single write lock. start rotates which state is looked at first so
-// that a steady stream of new mail cannot starve retries.
+// (state sending). start rotates which state is looked at first so that a steady stream of
+// new mail cannot starve retries.
+//
+// The claim is an UPDATE that only takes rows still due and unleased (state and
+// next_attempt_at as the candidates were read), and the rows returned are those this UPDATE
+// leased (read back by owner and lease expiry), so a row is never handed to two claimers
+// whatever the database: on MySQL the candidates are read FOR UPDATE SKIP LOCKED, so
+// claimers on one server pass over each other's rows instead of waiting; on a Galera cluster
+// those locks are local to one node, and two nodes leasing the same row collide at commit,
+// where certification fails the second (a deadlock error) and the claim runs again. There
+// the candidates are drawn at random from a window twice the batch, so nodes claiming at the
+// same moment rarely pick the same rows. On SQLite the transaction holds the single write
+// lock.
 func (db *DB) ClaimDue(ctx context.Context, owner string, limit int, lease time.Duration, start int) ([]Recipient, error) {
 	if owner == "" || limit <= 0 {
 		return nil, errors.New("claim: owner and a positive limit are required")
 	}
-	ts := now()
-	expires := ts + int64((lease+time.Second-1)/time.Second)
-	lock := ""
+	lock, spread := "", 1
 	if db.Dialect == MySQL {
 		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	if db.galera {
+		spread = 2
 	}
 	var out []Recipient
 	err := db.retryTx(ctx, func(tx *sqlxTx) error {
 		out = out[:0]
+		ts := now()
+		expires := ts + int64((lease+time.Second-1)/time.Second)
 		for i := range claimStates {
 			state := claimStates[(start+i)%len(claimStates)]
 			n := limit - len(out)
@@ -54,22 +69,40 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, limit int, lease time.
 			}
 			var rows []Recipient
 			err := tx.SelectContext(ctx, &rows, "SELECT "+recipientCols+` FROM recipients
-				WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`+lock, state, ts, n)
+				WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`+lock, state, ts, n*spread)
 			if err != nil {
 				return fmt.Errorf("claim select: %w", err)
 			}
 			if len(rows) == 0 {
 				continue
 			}
-			ids := make([]any, 0, len(rows)+5)
-			ids = append(ids, owner, expires, expires, ts)
+			if len(rows) > n {
+				rand.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+				rows = rows[:n]
+				slices.SortFunc(rows, func(a, b Recipient) int {
+					return cmp.Or(cmp.Compare(a.NextAttemptAt, b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+				})
+			}
+			ids := make([]any, 0, len(rows))
 			for _, r := range rows {
 				ids = append(ids, r.ID)
 			}
 			q := "UPDATE recipients SET state = 'sending', lease_owner = ?, lease_expires_at = ?, next_attempt_at = ?, updated_at = ? WHERE id IN (" +
-				queueIn(len(rows)) + ")"
-			if _, err := tx.ExecContext(ctx, q, ids...); err != nil {
+				queueIn(len(rows)) + ") AND state = ? AND next_attempt_at <= ?"
+			res, err := tx.ExecContext(ctx, q, append(append([]any{owner, expires, expires, ts}, ids...), state, ts)...)
+			took, err := queueAffected(res, err)
+			if err != nil {
 				return fmt.Errorf("claim update: %w", err)
+			}
+			if took < int64(len(rows)) {
+				// Some candidates changed under the claim: keep those this UPDATE leased.
+				var mine []int64
+				if err := tx.SelectContext(ctx, &mine, "SELECT id FROM recipients WHERE id IN ("+queueIn(len(rows))+
+					") AND state = 'sending' AND lease_owner = ? AND lease_expires_at = ? AND updated_at = ?",
+					append(ids, owner, expires, ts)...); err != nil {
+					return fmt.Errorf("claim read back: %w", err)
+				}
+				rows = slices.DeleteFunc(rows, func(r Recipient) bool { return !slices.Contains(mine, r.ID) })
 			}
 			for i := range rows {
 				rows[i].State, rows[i].LeaseOwner, rows[i].LeaseExpiresAt, rows[i].NextAttemptAt, rows[i].UpdatedAt =
@@ -160,10 +193,9 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 // ReleaseLeases gives back every row owner still holds (a graceful stop): each goes back to
 // queued, or deferred when it had been tried before, due now, lease cleared.
 func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
-	res, err := db.w.ExecContext(ctx, `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+	return db.execRetry(ctx, `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
 		lease_owner = '', lease_expires_at = 0, next_attempt_at = ?, updated_at = ? WHERE lease_owner = ? AND state = 'sending'`,
 		now(), now(), owner)
-	return queueAffected(res, err)
 }
 
 // InboundReport is what a returned message (DSN, complaint, or an unparseable bounce) says
@@ -394,27 +426,16 @@ func isUndelivered(s string) bool {
 // AllStates lists every recipient state, in queue order.
 var AllStates = []string{StateScheduled, StateQueued, StateSending, StateDeferred, StateDelivered, StateBounced, StateFailed, StateCancelled}
 
-// retryTx runs fn in a queue transaction, again (up to three times) when MySQL reports a
-// deadlock or a lock wait timeout: concurrent upserts of the same rollup row on several nodes
-// can deadlock, and the loser must simply run again.
+// retryTx runs fn in a queue transaction through the retry policy (retry in cluster.go):
+// concurrent upserts of the same rollup row on several nodes can deadlock, claims on two
+// Galera nodes can fail certification, and the loser must simply run again.
 //
 // On MySQL the transaction is READ COMMITTED: its locking reads and updates take no gap
 // locks, and an UPDATE passes over rows other transactions are inserting (semi-consistent
 // reads) instead of waiting for them, so claims never block or deadlock the acceptance
 // path's inserts into the same index ranges.
 func (db *DB) retryTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
-	var err error
-	for try := 0; try < 4; try++ {
-		if err = db.queueTx(ctx, fn); err == nil || !IsRetryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(try+1) * 20 * time.Millisecond):
-		}
-	}
-	return err
+	return db.retry(ctx, func() error { return db.queueTx(ctx, fn) })
 }
 
 func (db *DB) queueTx(ctx context.Context, fn func(tx *sqlxTx) error) error {
