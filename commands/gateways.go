@@ -196,11 +196,11 @@ func (a *App) gwCheckHost(ctx context.Context, g *storage.Gateway) string {
 	}
 	host := g.Host
 	if g.Interface == GatewayTwilio {
-		u, err := url.Parse(host)
-		if err != nil {
+		h, ok := gwTwilioHost(host)
+		if !ok {
 			return gwMsgHostUnresolved
 		}
-		host = u.Hostname()
+		host = h
 	}
 	pol := netpolicy.Policy{AllowPrivate: a.Cfg.UpstreamAllowPrivate, LookupHost: a.Resolver.LookupHost}
 	err := pol.CheckHost(ctx, host)
@@ -331,13 +331,29 @@ var (
 	gwPhone     = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
 )
 
-// gwTwilioServer reports whether s is an https URL without credentials (Twilio's API base).
+// gwTwilioServer reports whether s names Twilio's API: a host name (api.twilio.com) or an
+// https URL without credentials (https://api.twilio.com).
 func gwTwilioServer(s string) bool {
 	if len(s) > gwMaxText {
 		return false
 	}
+	if gwHost(s) {
+		return true
+	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "https" && u.User == nil && gwHost(u.Hostname())
+}
+
+// gwTwilioHost is the host of a Twilio gateway's server (a host name or an https URL).
+func gwTwilioHost(s string) (string, bool) {
+	if gwHost(s) {
+		return s, true
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return u.Hostname(), true
 }
 
 // gwPhoneNumber reports whether s looks like a telephone number (spaces, dots, dashes and

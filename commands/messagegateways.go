@@ -3,7 +3,7 @@ package commands
 // Tenevo message gateways (/messages/gateways/): messagegateways.list|get|create|update|delete
 // and the methods sub-resource, messagegateways.methods.list|add|delete. A message gateway is a
 // gateway of the caller (a user's own, the platform's for the admin) of interface email (an
-// SMTP server) or twilio (server = the API base URL, username = the account SID, password =
+// SMTP server) or twilio (server = the API host name or base URL, username = the account SID, password =
 // the auth token).
 
 import (
@@ -23,7 +23,7 @@ const (
 	mgMsgPort       = "Must be an integer of up to 5 digits (1-65535)."
 	mgMsgSecurity   = "Must be one of: ssl, tls."
 	mgMsgHost       = "Must be a valid host name or IP address."
-	mgMsgTwilioURL  = "Must be an https URL (the Twilio API base URL)."
+	mgMsgTwilioURL  = "Must be a host name or an https URL (the Twilio API base URL)."
 	mgMsgTwilioSID  = "Must be a Twilio account SID (AC followed by 32 hexadecimal characters)."
 	mgMsgPassword   = "Must be between 1 and 255 characters without control characters."
 	mgMsgBoolean    = "Must be a boolean (true, false, 1 or 0)."
