@@ -131,16 +131,17 @@ type gatewayNode struct {
 	*testkit.Process
 }
 
-func startNode(t *testing.T, bin, dsn, name, sinkAddr string) *gatewayNode {
+// startNode starts one node; env overrides its settings (later values win).
+func startNode(t *testing.T, bin, dsn, name, sinkAddr string, env ...string) *gatewayNode {
 	t.Helper()
 	dir := t.TempDir()
-	return &gatewayNode{name: name, Process: testkit.Serve(t, bin,
-		"GATEWAY_DB="+dsn, "GATEWAY_SMTP_ADDR=127.0.0.1:0",
-		"GATEWAY_SECRET_KEY="+deliverytest.SecretHex, "GATEWAY_SECRET_KEY_FILE="+filepath.Join(dir, "secret.key"),
-		"GATEWAY_ADMIN_API_KEY=twonodes-admin", "GATEWAY_DEFAULT_RELAY=smtp://"+sinkAddr,
-		"GATEWAY_DNS_SERVER=127.0.0.1:9", "GATEWAY_HOSTNAME="+name, "GATEWAY_LOG_LEVEL=warn",
+	return &gatewayNode{name: name, Process: testkit.Serve(t, bin, append([]string{
+		"GATEWAY_DB=" + dsn, "GATEWAY_SMTP_ADDR=127.0.0.1:0",
+		"GATEWAY_SECRET_KEY=" + deliverytest.SecretHex, "GATEWAY_SECRET_KEY_FILE=" + filepath.Join(dir, "secret.key"),
+		"GATEWAY_ADMIN_API_KEY=twonodes-admin", "GATEWAY_DEFAULT_RELAY=smtp://" + sinkAddr,
+		"GATEWAY_DNS_SERVER=127.0.0.1:9", "GATEWAY_HOSTNAME=" + name, "GATEWAY_LOG_LEVEL=warn",
 		"GATEWAY_RATE_LIMIT=off", "GATEWAY_WORKERS=4", "GATEWAY_DELIVERY_LEASE=6s",
-		"GATEWAY_RETRY_MIN=1s", "GATEWAY_RETRY_MAX=2s",
+		"GATEWAY_RETRY_MIN=1s", "GATEWAY_RETRY_MAX=2s"}, env...)...,
 	)}
 }
 
@@ -184,7 +185,7 @@ func sendMany(t *testing.T, nodes []*gatewayNode, key, prefix string, from, coun
 				json.NewDecoder(res.Body).Decode(&ok)
 				res.Body.Close()
 				if res.StatusCode != 200 || ok.MessageID == "" {
-					t.Errorf("send %d answered %d", i, res.StatusCode)
+					t.Errorf("send %d answered %d without a MessageID", i, res.StatusCode)
 					return
 				}
 				mu.Lock()
