@@ -138,7 +138,7 @@ func (a *App) providerList(ctx context.Context, req *dispatcher.Request) (any, e
 	for i := range gs {
 		items = append(items, providerView(&gs[i]))
 	}
-	return gwObject{{"items", items}, {"total", total}, {"limit", limit}, {"offset", offset}}, nil
+	return dispatcher.Page{Items: items, Total: int64(total), Limit: limit, Offset: offset}, nil
 }
 
 func (a *App) providerGet(ctx context.Context, req *dispatcher.Request) (any, error) {

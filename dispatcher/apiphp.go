@@ -69,6 +69,25 @@ type Raw struct {
 	Body        []byte
 }
 
+// Page is one page of a list. The surfaces whose lists are bare JSON arrays (B2Core) answer
+// Items with the total in an X-Total-Count header; everywhere else it is the object
+// {"items":[...],"total":N,"limit":L,"offset":O}.
+type Page struct {
+	Items         any
+	Total         int64
+	Limit, Offset int64
+}
+
+// MarshalJSON renders the object form.
+func (p Page) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		Items  any   `json:"items"`
+		Total  int64 `json:"total"`
+		Limit  int64 `json:"limit"`
+		Offset int64 `json:"offset"`
+	}{p.Items, p.Total, p.Limit, p.Offset})
+}
+
 // Bare is a result whose api.php envelope carries Success but no ErrorCode, as the
 // sender.domains document shows.
 type Bare map[string]any

@@ -8,8 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// b2core serves a B2Core /api/v2/mail/providers route: okStatus on success (the object, or no
-// body for 204), errors as {"errors":[{"field":..,"message":..}]} with 400, 401, 403, 404,
+// b2core serves a B2Core /api/v2/mail/providers route: okStatus on success (the object, the
+// list as a bare array with X-Total-Count, or no body for 204), errors as {"errors":[{"field":..,"message":..}]} with 400, 401, 403, 404,
 // 422, 429 or 500, messages in the Accept-Language's language where a translation exists.
 func (h *HTTP) b2core(command string, okStatus int) echo.HandlerFunc {
 	return h.rest("b2core", command, okStatus, b2coreTranslator)
@@ -45,6 +45,11 @@ func (h *HTTP) rest(surface, command string, okStatus int, tr func(*http.Request
 		}
 		if okStatus == http.StatusNoContent {
 			return c.NoContent(http.StatusNoContent)
+		}
+		if pg, ok := res.(Page); ok && surface == "b2core" {
+			// B2Core: "an array of SMTP Service Provider objects", the total in a header.
+			c.Response().Header().Set("X-Total-Count", strconv.FormatInt(pg.Total, 10))
+			res = pg.Items
 		}
 		body, err := marshal(res)
 		if err != nil {
