@@ -79,6 +79,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerGateways(r)
 	a.registerLists(r)
 	a.registerCustomFields(r)
+	a.registerTemplates(r)
 	a.registerSuppression(r)
 }
 
