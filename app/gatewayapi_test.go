@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"gatewayd/app/apptest"
 	"gatewayd/config"
+	"gatewayd/relay/smtptest"
 	"gatewayd/storage"
 )
 
@@ -35,7 +38,8 @@ type gatewayAPIAnswer struct {
 
 // Each recipient gets its own message: tags replaced by its values in subject, html and
 // plaintext (longest tag first), its cc in the Cc header, its bcc only in the envelope; the
-// attachment rides on every message; ids are the message rows; usage counts every address.
+// attachment rides on every message; the one id is the request's (its first message's row);
+// usage counts every address.
 func TestGatewayAPISubstitution(t *testing.T) {
 	e := apptest.Start(t, func(c *config.Config) { c.PricePerEmail = 0.25; c.Currency = "DKK" })
 	s := newSender(t, e, "vader", "example.com")
@@ -62,7 +66,7 @@ func TestGatewayAPISubstitution(t *testing.T) {
 	if r.Status != 200 || json.Unmarshal(r.Body, &ans) != nil {
 		t.Fatalf("send: %d %s", r.Status, r.Body)
 	}
-	if len(ans.IDs) != 2 || ans.Usage.Amount != 4 || ans.Usage.Currency != "DKK" || ans.Usage.TotalCost != 1 {
+	if len(ans.IDs) != 1 || ans.Usage.Amount != 4 || ans.Usage.Currency != "DKK" || ans.Usage.TotalCost != 1 {
 		t.Fatalf("answer %s", r.Body)
 	}
 	want := []struct {
@@ -77,11 +81,12 @@ func TestGatewayAPISubstitution(t *testing.T) {
 			"to:l.skywalker@example.com"},
 	}
 	ctx := context.Background()
-	for i, id := range ans.IDs {
-		m, err := e.Server.DB.MessageByID(ctx, id)
-		if err != nil {
-			t.Fatalf("message %d: %v", id, err)
-		}
+	ms, err := e.Server.DB.RequestMessages(ctx, ans.IDs[0])
+	if err != nil || len(ms) != 2 || ms[0].ID != ans.IDs[0] || ms[1].RequestID != ans.IDs[0] {
+		t.Fatalf("messages of request %d: %+v %v", ans.IDs[0], ms, err)
+	}
+	for i := range ms {
+		m := &ms[i]
 		p := parseMail(t, m.Raw)
 		w := want[i]
 		if p.shape != "multipart/mixed(multipart/alternative(text/plain,text/html),image/jpeg)" {
@@ -191,5 +196,62 @@ func TestGatewayAPIErrors(t *testing.T) {
 	flags(t, e, "vader", func(u *storage.User) { u.AccountStatus = "Disabled" })
 	if r := s.gatewayAPI(ok); r.Status != 403 || !strings.Contains(string(r.Body), `"0x0300"`) {
 		t.Fatalf("disabled account: %d %s", r.Status, r.Body)
+	}
+}
+
+// The document's two-recipient request answers one id, and every callback of every address
+// of it (to, cc and bcc, PROCESSED then DELIVERED) carries that id and the address's own
+// email_address, so a client that keeps ids[0] hears about every recipient.
+func TestGatewayAPIOneIDForEveryCallback(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	e := apptest.Start(t, func(c *config.Config) { c.DefaultRelay = "smtp://" + sink.Addr; c.Workers = 2 })
+	s := newSender(t, e, "vader", "example.com")
+	cbs := newReceiver(t, nil)
+	if err := e.Server.StartDelivery(); err != nil {
+		t.Fatal(err)
+	}
+	e.Server.StartWebhooks()
+	r := s.gatewayAPI(`{
+		"html": "<b>Hello %firstname %surname %target is about to be removed.",
+		"plaintext": "Hello %firstname %surname %target is about to be removed.",
+		"subject": "Annihilation: %target",
+		"from": "Darth Vader <darth@example.com>",
+		"reply": "bounce@example.com",
+		"callback_url": "` + cbs.URL + `/example/callback",
+		"userref": "foobar",
+		"tags": ["%firstname", "%surname", "%target"],
+		"recipients": [
+			{"address": "l.organa@example.com", "name": "Leia Organa", "tagvalues": ["Leia", "Organa", "Alderaan"],
+			 "cc": [{"address": "h.solo@example.com", "name": "Han Solo"}],
+			 "bcc": [{"address": "chewie@example.com", "name": "Chewbacca"}]},
+			{"address": "l.skywalker@example.com", "name": "Luke Skywalker", "tagvalues": ["Luke", "Skywalker", "Alderaan"]}
+		]}`)
+	var ans gatewayAPIAnswer
+	if r.Status != 200 || json.Unmarshal(r.Body, &ans) != nil || len(ans.IDs) != 1 || ans.IDs[0] <= 0 || ans.Usage.Amount != 4 {
+		t.Fatalf("send: %d %s", r.Status, r.Body)
+	}
+	sink.WaitMessages(t, 2, 30*time.Second)
+	addresses := []string{"chewie@example.com", "h.solo@example.com", "l.organa@example.com", "l.skywalker@example.com"}
+	wait(t, 30*time.Second, "PROCESSED and DELIVERED for every address", func() bool { return len(cbs.requests()) >= 2*len(addresses) })
+	got := map[string][]string{}
+	for _, req := range cbs.requests() {
+		var cb struct {
+			ID           int64  `json:"id"`
+			Status       string `json:"status"`
+			EmailAddress string `json:"email_address"`
+			UserRef      string `json:"userref"`
+			CallbackURL  string `json:"callback_url"`
+		}
+		if err := json.Unmarshal(req.Body, &cb); err != nil || cb.ID != ans.IDs[0] || cb.UserRef != "foobar" ||
+			cb.CallbackURL != cbs.URL+"/example/callback" {
+			t.Fatalf("callback %s, want id %d", req.Body, ans.IDs[0])
+		}
+		got[cb.Status] = append(got[cb.Status], cb.EmailAddress)
+	}
+	for _, status := range []string{"PROCESSED", "DELIVERED"} {
+		sort.Strings(got[status])
+		if strings.Join(got[status], " ") != strings.Join(addresses, " ") {
+			t.Errorf("%s callbacks for %v, want %v", status, got[status], addresses)
+		}
 	}
 }

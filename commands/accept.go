@@ -32,7 +32,10 @@ type Submission struct {
 	SendAt          int64    // unix seconds; 0 or past: now
 	CallbackURL     string
 	UserRef         string
-	UUID            string // the API MessageID; generated when empty
+	// RequestID, on the later messages of a GatewayAPI request, is the id of its first
+	// message: the one id the request answered, which its callbacks carry.
+	RequestID int64
+	UUID      string // the API MessageID; generated when empty
 	// ListID is the subscriber list the message is sent for (0: none); that list's own
 	// suppression entries apply as well.
 	ListID int64
@@ -127,7 +130,7 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 		UUID: id, DomainID: s.Domain.ID, UserID: s.User.ID, APIKeyID: s.APIKeyID, Source: s.Source,
 		MailFrom: s.MailFrom, Subject: storedSubject(s.Subject), Tags: string(tags), HeaderMessageID: s.HeaderMessageID, Raw: s.Raw,
 		TrackLinks: s.TrackLinks, TrackOpens: s.TrackOpens, Links: links, CallbackURL: s.CallbackURL, UserRef: s.UserRef,
-		SendAt: s.SendAt,
+		RequestID: s.RequestID, SendAt: s.SendAt,
 	}
 	monthly, _, err := a.EffectiveLimits(ctx, s.User)
 	if err != nil {

@@ -56,7 +56,7 @@ func badArgument(msg string, vars ...string) *dispatcher.Error {
 	return gatewayAPIError(dispatcher.KindInvalid, GatewayAPIBadArgument, msg, vars...)
 }
 
-// gatewayAPIAnswer is the answer to POST /rest/email.
+// gatewayAPIAnswer is the answer to POST /rest/email: one id for the request.
 type gatewayAPIAnswer struct {
 	IDs   []int64         `json:"ids"`
 	Usage gatewayAPIUsage `json:"usage"`
@@ -152,23 +152,29 @@ func (a *App) gatewayAPISend(ctx context.Context, req *dispatcher.Request, ic *i
 			return nil, gatewayAPIStateError(ErrMonthlyLimit, d)
 		}
 	}
-	ids := make([]int64, len(gr.recipients))
+	// One id per request, as the document's two-recipient example answers: the first
+	// message's; every later message of the request carries it as its RequestID, and every
+	// callback of every recipient reports it.
+	var requestID int64
 	for i := range gr.recipients {
-		m, err := a.acceptGatewayAPIOne(ctx, ic, i, req.Principal, u, d, gr)
+		m, err := a.acceptGatewayAPIOne(ctx, ic, i, req.Principal, u, d, gr, requestID)
 		if err != nil {
 			return nil, err
 		}
-		ids[i] = m.ID
+		if i == 0 {
+			requestID = m.ID
+		}
 	}
 	amount := len(all)
 	cost := math.Round(float64(amount)*a.Cfg.PricePerEmail*1e6) / 1e6
-	return json.Marshal(gatewayAPIAnswer{IDs: ids, Usage: gatewayAPIUsage{Amount: amount, Currency: a.Cfg.Currency, TotalCost: cost}})
+	return json.Marshal(gatewayAPIAnswer{IDs: []int64{requestID}, Usage: gatewayAPIUsage{Amount: amount, Currency: a.Cfg.Currency, TotalCost: cost}})
 }
 
 // acceptGatewayAPIOne builds and accepts the message of recipient i: its own substituted
-// subject and bodies, its cc in the headers, its bcc in the envelope only.
+// subject and bodies, its cc in the headers, its bcc in the envelope only. requestID is the
+// request's id (0 for its first message, whose own id it becomes).
 func (a *App) acceptGatewayAPIOne(ctx context.Context, ic *idemCall, i int, p *dispatcher.Principal, u *storage.User,
-	d *storage.SenderDomain, gr *gatewayAPIRequest) (*storage.Message, error) {
+	d *storage.SenderDomain, gr *gatewayAPIRequest, requestID int64) (*storage.Message, error) {
 	rc := gr.recipients[i]
 	sub := substitution(gr.tags, rc.tagValues)
 	id := ic.newMessageUUID(i)
@@ -189,7 +195,7 @@ func (a *App) acceptGatewayAPIOne(ctx context.Context, ic *idemCall, i int, p *d
 		User: u, Domain: d, Source: "gatewayapi", APIKeyID: p.KeyID, MailFrom: gr.from.Email,
 		Subject: cm.Subject, Raw: raw, HeaderMessageID: "<" + cm.MessageID + ">",
 		Recipients: envelope(cm.To, cm.CC, rc.bcc), TrackLinks: d.LinkTracking, TrackOpens: d.OpenTracking,
-		CallbackURL: gr.callbackURL, UserRef: gr.userRef, UUID: id,
+		CallbackURL: gr.callbackURL, UserRef: gr.userRef, UUID: id, RequestID: requestID,
 	}
 	m, err := a.acceptOnce(ctx, ic, s)
 	if err != nil {

@@ -55,8 +55,11 @@ type Message struct {
 	Links           string `db:"links"` // JSON array of tracked URLs (index = click token's link)
 	CallbackURL     string `db:"callback_url"`
 	UserRef         string `db:"userref"`
-	SendAt          int64  `db:"send_at"`
-	CreatedAt       int64  `db:"created_at"`
+	// RequestID is the GatewayAPI id of the request when it is not this message's own: the
+	// id of the request's first message, on each later message of the request (0 otherwise).
+	RequestID int64 `db:"request_id"`
+	SendAt    int64 `db:"send_at"`
+	CreatedAt int64 `db:"created_at"`
 }
 
 // TagList decodes Tags.
@@ -165,9 +168,10 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) err
 	}
 	m.CreatedAt = ts
 	res, err := tx.NamedExecContext(ctx, `INSERT INTO messages (uuid, domain_id, user_id, api_key_id, source, mail_from,
-		subject, tags, header_message_id, raw, track_links, track_opens, links, callback_url, userref, send_at, created_at)
-		VALUES (:uuid, :domain_id, :user_id, :api_key_id, :source, :mail_from, :subject, :tags, :header_message_id, :raw,
-		:track_links, :track_opens, :links, :callback_url, :userref, :send_at, :created_at)`, m)
+		subject, tags, header_message_id, raw, track_links, track_opens, links, callback_url, userref, request_id, send_at,
+		created_at) VALUES (:uuid, :domain_id, :user_id, :api_key_id, :source, :mail_from, :subject, :tags,
+		:header_message_id, :raw, :track_links, :track_opens, :links, :callback_url, :userref, :request_id, :send_at,
+		:created_at)`, m)
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)
 	}
@@ -326,7 +330,7 @@ func upsertAdd(ctx context.Context, tx *sqlxTx, table string, keys []string, val
 }
 
 const messageCols = `id, uuid, domain_id, user_id, api_key_id, source, mail_from, subject, tags, header_message_id, raw,
-	track_links, track_opens, links, callback_url, userref, send_at, created_at`
+	track_links, track_opens, links, callback_url, userref, request_id, send_at, created_at`
 
 const recipientCols = `id, message_id, domain_id, user_id, email, kind, state, attempts, next_attempt_at, lease_owner,
 	lease_expires_at, last_code, last_reply, created_at, updated_at`
@@ -349,6 +353,15 @@ func (db *DB) MessageByID(ctx context.Context, id int64) (*Message, error) {
 	var m Message
 	err := db.r.GetContext(ctx, &m, "SELECT "+messageCols+" FROM messages WHERE id = ?", id)
 	return &m, notFound(err)
+}
+
+// RequestMessages lists the messages of the GatewayAPI request whose id is requestID (its
+// first message's id), in the order of the request's recipients.
+func (db *DB) RequestMessages(ctx context.Context, requestID int64) ([]Message, error) {
+	var ms []Message
+	err := db.r.SelectContext(ctx, &ms, "SELECT "+messageCols+" FROM messages WHERE id = ? OR request_id = ? ORDER BY id",
+		requestID, requestID)
+	return ms, err
 }
 
 // RecipientsOf lists a message's recipients in insertion order.

@@ -126,6 +126,16 @@ type outboxMessage struct {
 	Tags        string `db:"tags"`
 	CallbackURL string `db:"callback_url"`
 	UserRef     string `db:"userref"`
+	RequestID   int64  `db:"request_id"`
+}
+
+// callbackID is the id a GatewayAPI callback carries: the id its request answered, shared by
+// every recipient's message of that request.
+func (m *outboxMessage) callbackID() int64 {
+	if m.RequestID > 0 {
+		return m.RequestID
+	}
+	return m.ID
 }
 
 // WebhookPayload is the JSON body of a domain webhook delivery.
@@ -227,9 +237,9 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 	var m outboxMessage
 	if msg := ev.message; msg != nil {
 		m = outboxMessage{ID: msg.ID, UUID: msg.UUID, MailFrom: msg.MailFrom, Subject: msg.Subject, Tags: msg.Tags,
-			CallbackURL: msg.CallbackURL, UserRef: msg.UserRef}
+			CallbackURL: msg.CallbackURL, UserRef: msg.UserRef, RequestID: msg.RequestID}
 	} else if ev.MessageID > 0 {
-		err := tx.GetContext(ctx, &m, "SELECT id, uuid, mail_from, subject, tags, callback_url, userref FROM messages WHERE id = ?", ev.MessageID)
+		err := tx.GetContext(ctx, &m, "SELECT id, uuid, mail_from, subject, tags, callback_url, userref, request_id FROM messages WHERE id = ?", ev.MessageID)
 		if err != nil && notFound(err) != ErrNotFound {
 			return fmt.Errorf("outbox: message: %w", err)
 		}
@@ -268,7 +278,7 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 		if ev.Type != EventAccepted {
 			details = SMTPReply(ev.Code, ev.Details)
 		}
-		body, err := jsonBytes(CallbackPayload{ID: m.ID, Time: ev.CreatedAt, EmailAddress: ev.Email, Status: status,
+		body, err := jsonBytes(CallbackPayload{ID: m.callbackID(), Time: ev.CreatedAt, EmailAddress: ev.Email, Status: status,
 			UserRef: m.UserRef, Details: details, CallbackURL: m.CallbackURL})
 		if err != nil {
 			return err
