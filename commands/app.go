@@ -81,6 +81,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerCustomFields(r)
 	a.registerTemplates(r)
 	a.registerSuppression(r)
+	a.registerSubscribers(r)
 }
 
 // hashPassword hashes a password for storage.

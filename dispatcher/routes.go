@@ -22,6 +22,11 @@ func (h *HTTP) Routes(e *echo.Echo) {
 	e.DELETE("/api/v1/webhooks", h.v1("emailgateway.removewebhook", BearerSender))
 	e.POST("/api/v1/sender.domains", h.v1("sender.domains", BearerAdmin))
 	e.GET("/api/v1/inbound-relay-domain-check", h.v1("inbound.relaydomaincheck", BearerAdmin))
+	e.POST("/api/v1/subscriber.create", h.v1("subscriber.create", BearerUser))
+	e.POST("/api/v1/subscribers.import", h.v1("subscribers.import.post", BearerUser))
+	e.GET("/api/v1/subscribers.import", h.v1("subscribers.import.get", BearerUser))
+	e.POST("/api/v1/subscribers.export", h.v1("subscribers.export.post", BearerUser))
+	e.GET("/api/v1/subscribers.export", h.v1("subscribers.export.get", BearerUser))
 
 	// GatewayAPI email: token as Basic user name, "Authorization: Token", or token=.
 	e.POST("/rest/email", h.gatewayAPI("gatewayapi.email"))

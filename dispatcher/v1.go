@@ -14,6 +14,7 @@ type BearerAs uint8
 const (
 	BearerSender BearerAs = iota // SenderAPIKey (send, events, webhooks)
 	BearerAdmin                  // AdminAPIKey (sender.domains, inbound-relay-domain-check)
+	BearerUser                   // a user's APIKey (subscriber.create, subscribers.import/export)
 )
 
 // v1 serves an /api/v1 route: the same command as on api.php, no envelope on success, and
@@ -30,6 +31,8 @@ func (h *HTTP) v1(command string, as BearerAs) echo.HandlerFunc {
 				fromHeader.SenderAPIKey = tok
 			case BearerAdmin:
 				fromHeader.AdminAPIKey = tok
+			case BearerUser:
+				fromHeader.APIKey = tok
 			}
 		}
 		p, release, err := h.readParams(c, command, fromHeader)
@@ -41,6 +44,7 @@ func (h *HTTP) v1(command string, as BearerAs) echo.HandlerFunc {
 		if fromHeader != nil {
 			creds.SenderAPIKey = cmp.Or(fromHeader.SenderAPIKey, creds.SenderAPIKey)
 			creds.AdminAPIKey = cmp.Or(fromHeader.AdminAPIKey, creds.AdminAPIKey)
+			creds.APIKey = cmp.Or(fromHeader.APIKey, creds.APIKey)
 		}
 		res, err := h.D.Call(r.Context(), command, creds, p, meta(c, "v1"))
 		if err != nil {
@@ -94,7 +98,13 @@ func (h *HTTP) v1Error(c echo.Context, err error) error {
 	case e.Kind == KindInternal:
 		status = http.StatusInternalServerError
 	}
-	body, _ := marshal(map[string]any{"Errors": issues})
+	out := map[string]any{"Errors": issues}
+	for k, v := range e.Extra {
+		if k != "Errors" {
+			out[k] = v
+		}
+	}
+	body, _ := marshal(out)
 	return c.Blob(status, echo.MIMEApplicationJSON, body)
 }
 
