@@ -29,7 +29,7 @@ func (a *App) registerEvents(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.getevents", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
 		Params: []dispatcher.Param{
-			{Name: "DomainID", Type: dispatcher.Int, Required: true, Code: 1},
+			{Name: "DomainID", Type: dispatcher.Int, Code: 2, Message: "Domain not found or access denied"},
 			{Name: "StartFrom", Type: dispatcher.Int, Required: true, Code: 4},
 			{Name: "RetrieveCount", Type: dispatcher.Int, Required: true, Code: 5},
 			{Name: "StartDate", Type: dispatcher.String, Code: codeBadDate},
@@ -39,20 +39,24 @@ func (a *App) registerEvents(r *dispatcher.Registry) {
 		},
 		Handler: a.getEvents,
 	})
-	r.Register(&dispatcher.Command{
-		Name: "emailgateway.listevents", Auth: dispatcher.AuthSender, RateLimited: true, RateGroup: "events",
-		AuthMissing: dispatcher.Fail(dispatcher.KindAuth, 1, "Missing SenderAPIKey"),
-		AuthInvalid: dispatcher.Fail(dispatcher.KindAuth, 13, "Invalid SenderAPIKey"),
-		Params: []dispatcher.Param{
-			{Name: "StartFrom", Type: dispatcher.Int, Code: 4, Message: "Invalid StartFrom"},
-			{Name: "RetrieveCount", Type: dispatcher.Int, Code: 5, Message: "Invalid RetrieveCount"},
-			{Name: "StartDate", Type: dispatcher.Int, Code: codeBadDate, Message: "Invalid StartDate (Unix timestamp)"},
-			{Name: "EndDate", Type: dispatcher.Int, Code: codeBadDate, Message: "Invalid EndDate (Unix timestamp)"},
-			{Name: "Event", Type: dispatcher.String, Code: codeBadEvent, Message: "Invalid Event"},
-			{Name: "MessageID", Type: dispatcher.String, Code: 7, Message: "Invalid MessageID"},
-		},
-		Handler: a.listEvents,
-	})
+	// GET /api/v1/events; emailgateway.getevents.public is its api.php name (octeth-5.9.4),
+	// the same code path.
+	for _, name := range []string{"emailgateway.listevents", "emailgateway.getevents.public"} {
+		r.Register(&dispatcher.Command{
+			Name: name, Auth: dispatcher.AuthSender, RateLimited: true, RateGroup: "events",
+			AuthMissing: dispatcher.Fail(dispatcher.KindAuth, 1, "Missing SenderAPIKey"),
+			AuthInvalid: dispatcher.Fail(dispatcher.KindAuth, 13, "Invalid SenderAPIKey"),
+			Params: []dispatcher.Param{
+				{Name: "StartFrom", Type: dispatcher.Int, Code: 4, Message: "Invalid StartFrom"},
+				{Name: "RetrieveCount", Type: dispatcher.Int, Code: 5, Message: "Invalid RetrieveCount"},
+				{Name: "StartDate", Type: dispatcher.Int, Code: codeBadDate, Message: "Invalid StartDate (Unix timestamp)"},
+				{Name: "EndDate", Type: dispatcher.Int, Code: codeBadDate, Message: "Invalid EndDate (Unix timestamp)"},
+				{Name: "Event", Type: dispatcher.String, Code: codeBadEvent, Message: "Invalid Event"},
+				{Name: "MessageID", Type: dispatcher.String, Code: 7, Message: "Invalid MessageID"},
+			},
+			Handler: a.listEvents,
+		})
+	}
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.exportevents", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
 		Params: []dispatcher.Param{
@@ -166,6 +170,29 @@ func paging(p dispatcher.Params, defCount, max int64) (offset, count int, issues
 	return int(from), int(count64), issues
 }
 
+// scopeDomains is the DomainID scope of getevents and dailyseries (octeth-5.9.4): the one
+// domain named, which must be the caller's (code), or, when DomainID is absent or 0, every
+// domain of the caller.
+func (a *App) scopeDomains(ctx context.Context, req *dispatcher.Request, code int) ([]int64, error) {
+	if id := req.Params.Int("DomainID"); req.Params.Has("DomainID") && id != 0 {
+		d, err := a.ownDomain(ctx, req, id, code)
+		if err != nil {
+			return nil, err
+		}
+		return []int64{d.ID}, nil
+	}
+	ds, err := a.DB.DomainsByUser(ctx, req.Principal.UserID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	return ids, nil
+}
+
+// getEvents lists events of one domain, or of all the caller's domains without DomainID.
 func (a *App) getEvents(ctx context.Context, req *dispatcher.Request) (any, error) {
 	p := req.Params
 	offset, count, issues := paging(p, 0, maxRetrieveCount)
@@ -173,11 +200,11 @@ func (a *App) getEvents(ctx context.Context, req *dispatcher.Request) (any, erro
 	if issues = append(issues, more...); len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
-	d, err := a.ownDomain(ctx, req, p.Int("DomainID"), 2)
+	ids, err := a.scopeDomains(ctx, req, 2)
 	if err != nil {
 		return nil, err
 	}
-	f.DomainIDs, f.Offset, f.Limit = []int64{d.ID}, offset, count
+	f.DomainIDs, f.Offset, f.Limit = ids, offset, count
 	rows, total, err := a.DB.Events(ctx, f)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,8 @@ func (a *App) registerStats(r *dispatcher.Registry) {
 	})
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.dailyseries", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
-		Params:  withDomain(dispatcher.Param{Name: "Tag", Type: dispatcher.String, Code: 9}),
+		Params: append([]dispatcher.Param{{Name: "DomainID", Type: dispatcher.Int, Code: 2, Message: "Domain not found or access denied"}},
+			append(dates, dispatcher.Param{Name: "Tag", Type: dispatcher.String, Code: 9})...),
 		Handler: a.dailySeries,
 	})
 	r.Register(&dispatcher.Command{
@@ -180,7 +181,9 @@ func (a *App) accountStats(ctx context.Context, req *dispatcher.Request) (any, e
 	return out, nil
 }
 
-// dailySeries answers one row per day of the period (days without activity are zeros).
+// dailySeries answers the period's days that had activity, keyed by date (octeth-5.9.4:
+// "days with no activity are omitted"), for one domain or, without DomainID, all the
+// caller's domains.
 func (a *App) dailySeries(ctx context.Context, req *dispatcher.Request) (any, error) {
 	start, end, _, _, bad := statsPeriod(req.Params)
 	if bad != nil {
@@ -189,22 +192,20 @@ func (a *App) dailySeries(ctx context.Context, req *dispatcher.Request) (any, er
 	if days := int(end.Sub(start).Hours()/24) + 1; days > maxSeriesDays {
 		return nil, dispatcher.Invalid(dispatcher.Field("StartDate", codeBadDate, "The period is longer than 366 days"))
 	}
-	d, err := a.ownDomain(ctx, req, req.Params.Int("DomainID"), 2)
+	ids, err := a.scopeDomains(ctx, req, 2)
 	if err != nil {
 		return nil, err
 	}
 	tag := req.Params.String("Tag")
-	byDay, err := a.DB.StatsByDay(ctx, []int64{d.ID}, dayKey(start), dayKey(end), tag)
+	byDay, err := a.DB.StatsByDay(ctx, ids, dayKey(start), dayKey(end), tag)
 	if err != nil {
 		return nil, err
 	}
-	type row struct {
-		Date string `json:"Date"`
-		statsView
-	}
-	series := []row{}
+	series := map[string]statsView{}
 	for t := start; !t.After(end); t = t.AddDate(0, 0, 1) {
-		series = append(series, row{Date: t.Format(ymd), statsView: viewOf(byDay[dayKey(t)])})
+		if c, ok := byDay[dayKey(t)]; ok && c.Total() > 0 {
+			series[t.Format(ymd)] = viewOf(c)
+		}
 	}
 	out := map[string]any{"StartDate": start.Format(ymd), "EndDate": end.Format(ymd), "Series": series}
 	if tag != "" {

@@ -14,8 +14,8 @@ type EventFilter struct {
 	From, To    int64    // unix seconds, inclusive; 0 leaves that end open
 	Types       []string // canonical types; empty: all
 	MessageUUID string   // the API MessageID
-	// Query matches a substring of the recipient address or the subject, or the exact
-	// MessageID.
+	// Query matches a substring of the recipient address, the subject or the From address,
+	// or the exact MessageID.
 	Query         string
 	Offset, Limit int
 	// HumanOnly leaves out events flagged as bots.
@@ -89,8 +89,8 @@ func (f *EventFilter) where() (string, []any, bool) {
 	if q := strings.TrimSpace(f.Query); q != "" {
 		join = true
 		like := "%" + likeEscape(q) + "%"
-		conds = append(conds, "(e.email LIKE ? ESCAPE '!' OR m.subject LIKE ? ESCAPE '!' OR m.uuid = ?)")
-		args = append(args, like, like, q)
+		conds = append(conds, "(e.email LIKE ? ESCAPE '!' OR m.subject LIKE ? ESCAPE '!' OR m.mail_from LIKE ? ESCAPE '!' OR m.uuid = ?)")
+		args = append(args, like, like, like, q)
 	}
 	return strings.Join(conds, " AND "), args, join
 }
