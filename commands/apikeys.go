@@ -37,7 +37,25 @@ func (a *App) registerAPIKeys(r *dispatcher.Registry) {
 	})
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.replaceapi", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
-		Params:  []dispatcher.Param{{Name: "APIKeyID", Type: dispatcher.Int, Required: true, Code: 1}},
+		Params: []dispatcher.Param{
+			{Name: "APIKeyID", Type: dispatcher.Int, Code: 3, Message: "API Key not found or access denied"},
+			{Name: "DomainID", Type: dispatcher.Int, Code: 3, Message: "Domain not found or not owned by the caller"},
+		},
+		// octeth-5.9.4: Description (1) and DomainID (2) are required; gatewayd's own form
+		// names the key to rotate by APIKeyID instead.
+		Check: func(p dispatcher.Params) []dispatcher.Issue {
+			if p.Has("APIKeyID") {
+				return nil
+			}
+			var out []dispatcher.Issue
+			if strings.TrimSpace(p.String("Description")) == "" {
+				out = append(out, dispatcher.Field("Description", 1, "Missing required parameter (Description)"))
+			}
+			if !p.Has("DomainID") {
+				out = append(out, dispatcher.Field("DomainID", 2, "Missing required parameter (DomainID)"))
+			}
+			return out
+		},
 		Handler: a.replaceAPI,
 	})
 }
@@ -122,39 +140,73 @@ func (a *App) deleteAPI(ctx context.Context, req *dispatcher.Request) (any, erro
 	return map[string]any{}, nil
 }
 
-// replaceAPI rotates a key: the old one is deleted and a new one with the same domain (and
-// the same Description unless a new one is given) is created, in one transaction.
-// Codes: 1 APIKeyID missing, 2 not found or access denied, 4 invalid Description.
+// Codes of replaceapi: octeth-5.9.4's 1-4, and gatewayd's 5 for an invalid Description (4 is
+// the document's "atomic rotate failed").
+const codeReplaceBadDescription = 5
+
+// replaceAPI rotates keys in one transaction and answers the new key. With DomainID and
+// Description (octeth-5.9.4) every key of the domain is deleted and one new key takes their
+// place; with APIKeyID (gatewayd's form) that key alone is replaced, keeping its Description
+// unless a new one is given. Codes: 1 Description missing, 2 DomainID missing, 3 domain (or
+// key) not found or not the caller's, 4 the rotation failed and nothing changed, 5 invalid
+// Description.
 func (a *App) replaceAPI(ctx context.Context, req *dispatcher.Request) (any, error) {
-	id := req.Params.Int("APIKeyID")
-	old, err := a.DB.DomainAPIKeyByID(ctx, req.Principal.UserID, id)
-	if isNotFound(err) {
-		return nil, dispatcher.NotFound(2, "API Key not found or access denied")
+	p := req.Params
+	var old *storage.DomainAPIKey
+	if p.Has("APIKeyID") {
+		k, err := a.DB.DomainAPIKeyByID(ctx, req.Principal.UserID, p.Int("APIKeyID"))
+		if isNotFound(err) || (err == nil && p.Has("DomainID") && k.DomainID != p.Int("DomainID")) {
+			return nil, dispatcher.NotFound(3, "API Key not found or access denied")
+		}
+		if err != nil {
+			return nil, err
+		}
+		old = k
 	}
-	if err != nil {
-		return nil, err
+	desc := ""
+	if old != nil {
+		desc = old.Description
 	}
-	desc := old.Description
-	if req.Params.Has("Description") {
-		d, bad := description(req.Params)
+	if p.Has("Description") {
+		d, bad := description(p)
 		if bad != nil {
+			bad.Issues[0].Code = codeReplaceBadDescription
 			return nil, bad
 		}
 		desc = d
+	}
+	domainID := p.Int("DomainID")
+	if old != nil {
+		domainID = old.DomainID
+	}
+	d, err := a.ownDomain(ctx, req, domainID, 3)
+	if err != nil {
+		if old != nil {
+			return nil, dispatcher.NotFound(3, "API Key not found or access denied")
+		}
+		return nil, dispatcher.NotFound(3, "Domain not found or not owned by the caller")
 	}
 	plain, k, err := a.newSenderKey()
 	if err != nil {
 		return nil, err
 	}
 	k.Description = desc
-	err = a.DB.ReplaceDomainAPIKey(ctx, req.Principal.UserID, id, k)
+	if old != nil {
+		err = a.DB.ReplaceDomainAPIKey(ctx, req.Principal.UserID, old.ID, k)
+	} else {
+		k.DomainID, k.UserID = d.ID, d.UserID
+		err = a.DB.ReplaceDomainAPIKeys(ctx, k)
+	}
 	if isNotFound(err) {
-		return nil, dispatcher.NotFound(2, "API Key not found or access denied")
+		return nil, dispatcher.NotFound(3, "API Key not found or access denied")
 	}
 	if err != nil {
-		return nil, err
+		a.Log.ErrorContext(ctx, "replaceapi: rotation failed", "domain", d.ID, "err", err)
+		return nil, dispatcher.Fail(dispatcher.KindUnprocessable, 4, "Atomic rotate failed; no key was persisted. Safe to retry.")
 	}
-	return map[string]any{"NewAPIKeyID": k.ID, "APIKey": apiKeyView(k, plain)}, nil
+	view := apiKeyView(k, plain)
+	view["UserID"], view["CreatedAt"], view["Status"], view["Options"] = k.UserID, octethTimeString(k.CreatedAt), "Enabled", []any{}
+	return map[string]any{"NewAPIKeyID": k.ID, "APIKey": view}, nil
 }
 
 // addCredentialCounts adds APIKeyCount, SMTPCount and WebhookCount to each domain of a

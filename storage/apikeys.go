@@ -52,6 +52,17 @@ func (db *DB) ReplaceDomainAPIKey(ctx context.Context, userID, oldID int64, k *D
 	})
 }
 
+// ReplaceDomainAPIKeys deletes every key of k's domain and stores k, in one transaction
+// (octeth-5.9.4's replaceapi).
+func (db *DB) ReplaceDomainAPIKeys(ctx context.Context, k *DomainAPIKey) error {
+	return db.Tx(ctx, func(tx *sqlxTx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM domain_api_keys WHERE domain_id = ? AND user_id = ?", k.DomainID, k.UserID); err != nil {
+			return err
+		}
+		return insertDomainAPIKey(ctx, tx, k)
+	})
+}
+
 // DomainAPIKeyByHash finds a key by the hash of its value.
 func (db *DB) DomainAPIKeyByHash(ctx context.Context, hash string) (*DomainAPIKey, error) {
 	var k DomainAPIKey
