@@ -2,7 +2,9 @@ package commands
 
 import (
 	"context"
+	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gatewayd/dispatcher"
@@ -209,10 +211,28 @@ func (a *App) replaceAPI(ctx context.Context, req *dispatcher.Request) (any, err
 	return map[string]any{"NewAPIKeyID": k.ID, "APIKey": view}, nil
 }
 
-// addCredentialCounts adds APIKeyCount, SMTPCount and WebhookCount to each domain of a
-// getdomains answer (WithCounts=true).
+// addCredentialCounts adds, to each domain of a getdomains answer (WithCounts=true),
+// APIKeyCount, SMTPCount and WebhookCount, and octeth-5.9.4's 7-day figures: Sent7d (accepted
+// recipients of the 7 UTC days ending today, from the daily rollups), BounceRate7d (bounced /
+// sent x 100, 2 decimals, 0 without sends) and LastActivityAt (the newest event of the
+// window, ISO 8601 UTC, or null).
 func (a *App) addCredentialCounts(ctx context.Context, userID int64, domains []map[string]any) error {
 	counts, err := a.DB.CredentialCountsByUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	now := timeNow().UTC()
+	today := now.Truncate(24 * time.Hour)
+	ids := make([]int64, 0, len(domains))
+	for _, d := range domains {
+		id, _ := d["DomainID"].(int64)
+		ids = append(ids, id)
+	}
+	week, err := a.DB.StatsByDomain(ctx, ids, dayKey(today.AddDate(0, 0, -6)), dayKey(today))
+	if err != nil {
+		return err
+	}
+	last, err := a.DB.LastActivity(ctx, userID, now.Add(-7*24*time.Hour).Unix())
 	if err != nil {
 		return err
 	}
@@ -220,6 +240,15 @@ func (a *App) addCredentialCounts(ctx context.Context, userID int64, domains []m
 		id, _ := d["DomainID"].(int64)
 		c := counts[id]
 		d["APIKeyCount"], d["SMTPCount"], d["WebhookCount"] = c.APIKeys, c.SMTP, c.Webhooks
+		w := week[id]
+		rate := 0.0
+		if w.Sent > 0 {
+			rate = math.Round(float64(w.Bounced)/float64(w.Sent)*10000) / 100
+		}
+		d["Sent7d"], d["BounceRate7d"], d["LastActivityAt"] = w.Sent, rate, nil
+		if at, ok := last[id]; ok {
+			d["LastActivityAt"] = time.Unix(at, 0).UTC().Format(time.RFC3339)
+		}
 	}
 	return nil
 }

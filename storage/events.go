@@ -230,6 +230,49 @@ func (db *DB) StatsTotals(ctx context.Context, domainIDs []int64, fromDay, toDay
 	return c, err
 }
 
+// StatsByDomain sums the rollups per domain over fromDay..toDay for every message (tag "");
+// domains without activity are absent.
+func (db *DB) StatsByDomain(ctx context.Context, domainIDs []int64, fromDay, toDay int) (map[int64]Counts, error) {
+	where, args := statsWhere(domainIDs, fromDay, toDay)
+	type row struct {
+		DomainID int64 `db:"domain_id"`
+		Counts
+	}
+	var rows []row
+	err := db.r.SelectContext(ctx, &rows, "SELECT domain_id, "+sumCols+" FROM stats_daily WHERE "+where+" AND tag = '' GROUP BY domain_id",
+		args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]Counts, len(rows))
+	for _, r := range rows {
+		out[r.DomainID] = r.Counts
+	}
+	return out, nil
+}
+
+// LastActivity returns, per domain of the user, the time of its newest event at or after
+// since (unix seconds); domains without one are absent. Each is one index lookup.
+func (db *DB) LastActivity(ctx context.Context, userID, since int64) (map[int64]int64, error) {
+	var rows []struct {
+		DomainID int64 `db:"domain_id"`
+		At       int64 `db:"at"`
+	}
+	err := db.r.SelectContext(ctx, &rows, `SELECT d.id AS domain_id,
+		COALESCE((SELECT MAX(e.created_at) FROM events e WHERE e.domain_id = d.id), 0) AS at
+		FROM sender_domains d WHERE d.user_id = ?`, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]int64{}
+	for _, r := range rows {
+		if r.At >= since && r.At > 0 {
+			out[r.DomainID] = r.At
+		}
+	}
+	return out, nil
+}
+
 // StatsByTag sums the rollups per tag (messages without tags are not in it).
 func (db *DB) StatsByTag(ctx context.Context, domainIDs []int64, fromDay, toDay int) (map[string]Counts, error) {
 	where, args := statsWhere(domainIDs, fromDay, toDay)

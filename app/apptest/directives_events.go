@@ -13,10 +13,21 @@ import (
 	"gatewayd/storage"
 )
 
-// ParseTime reads a directive time: unix seconds or RFC 3339.
+// ParseTime reads a directive time: unix seconds, RFC 3339, or now, now-DURATION (Go's
+// time.ParseDuration: now-90m, now-192h) for figures relative to the present.
 func ParseTime(s string) (int64, error) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "now"); ok {
+		var d time.Duration
+		if rest != "" {
+			var err error
+			if d, err = time.ParseDuration(strings.TrimPrefix(rest, "-")); err != nil || rest[0] != '-' {
+				return 0, fmt.Errorf("time %q: want now or now-DURATION", s)
+			}
+		}
+		return time.Now().Add(-d).Unix(), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
