@@ -13,6 +13,7 @@ import (
 	"gatewayd/app/apptest"
 	"gatewayd/commands"
 	"gatewayd/config"
+	"gatewayd/internal/testkit"
 	"gatewayd/relay/smtptest"
 )
 
@@ -42,7 +43,7 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), testkit.CPUTime()
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		var acceptErr atomic.Value
@@ -79,6 +80,7 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 		b.ReportMetric(float64(n), "messages")
 		b.ReportMetric(float64(n)/accepted.Seconds(), "accepted/s")
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "delivered/s")
+		b.ReportMetric(float64((testkit.CPUTime()-cpu0).Microseconds())/1000/float64(n), "cpu-ms/msg")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatewayd/app/apptest"
+	"gatewayd/internal/testkit"
 )
 
 // benchClients are the concurrencies BenchmarkSend and BenchmarkHealthz measure.
@@ -28,7 +29,7 @@ func runClients(b *testing.B, n int, unit string, do func(c *http.Client) error)
 	var failed atomic.Value
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), testkit.CPUTime()
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
@@ -48,6 +49,7 @@ func runClients(b *testing.B, n int, unit string, do func(c *http.Client) error)
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit)
+	b.ReportMetric(float64((testkit.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkSend measures accepted sends per second through POST /api/v1/email (validation,
