@@ -79,18 +79,18 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	q.Set("_txlock", "immediate")
 	src := "file:" + path + "?" + q.Encode()
-	w, err := sqlx.Open("sqlite", src)
+	// The registered driver, reached without connecting; each pool gets the statement cache.
+	probe, err := sql.Open("sqlite", src)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	drv := probe.Driver()
+	probe.Close()
+	w := sqlx.NewDb(sql.OpenDB(stmtCacheConnector{dsn: src, drv: drv}), "sqlite")
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sqlx.Open("sqlite", src)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
+	r := sqlx.NewDb(sql.OpenDB(stmtCacheConnector{dsn: src, drv: drv}), "sqlite")
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db := &DB{Dialect: SQLite, w: w, r: r}
