@@ -154,6 +154,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.Join(err, s.StopRelay(sctx))
 	}
 	s.StartWebhooks()
+	s.App.ResumeJobs()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	wg.Add(1)

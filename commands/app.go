@@ -38,6 +38,8 @@ type App struct {
 
 	// groupLimitCache keeps user groups' limits for the send path (usergroups.go).
 	groupLimitCache groupLimitCache
+	// jobs runs subscriber import and export jobs in the background (subscriberjobs.go).
+	jobs jobRunner
 }
 
 // NewApp fills the defaults around the required parts.
@@ -58,7 +60,10 @@ func NewApp(db *storage.DB, keys *secret.Keyring, cfg *config.Config, log *slog.
 }
 
 // Close stops the committer after committing what was submitted.
-func (a *App) Close() { a.Committer.Close() }
+func (a *App) Close() {
+	a.jobs.stop()
+	a.Committer.Close()
+}
 
 // Register registers every command of this package. Main calls it once.
 func Register(r *dispatcher.Registry, a *App) {
@@ -82,6 +87,8 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerTemplates(r)
 	a.registerSuppression(r)
 	a.registerSubscribers(r)
+	a.registerSubscriberTags(r)
+	a.registerSubscriberJobs(r)
 }
 
 // hashPassword hashes a password for storage.

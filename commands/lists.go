@@ -104,7 +104,10 @@ func parseOctethTime(s string) (int64, bool) {
 // idList parses a comma-separated list of positive integers (ids may also arrive as a JSON
 // array); ok is false when any item is not one.
 func idList(v any) (ids []int64, ok bool) {
-	parts, _ := stringList(v)
+	parts, isList := stringList(v)
+	if s, scalar := dispatcher.AsString(v); !isList && scalar {
+		parts = []string{s}
+	}
 	var items []string
 	for _, p := range parts {
 		items = append(items, strings.Split(p, ",")...)
