@@ -52,7 +52,9 @@ type importSpec struct {
 	SuppressGlobe bool              `json:"suppress_global"`
 }
 
-func importFail(code int, msg string) *dispatcher.Error { return subIssue(dispatcher.KindInvalid, code, msg) }
+func importFail(code int, msg string) *dispatcher.Error {
+	return subIssue(dispatcher.KindInvalid, code, msg)
+}
 
 // importFlag reads one of the required booleans (missing: missingCode, not a boolean: badCode).
 func importFlag(p dispatcher.Params, name string, missingCode, badCode int) (bool, *dispatcher.Error) {

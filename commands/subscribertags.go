@@ -24,7 +24,9 @@ func (a *App) registerSubscriberTags(r *dispatcher.Registry) {
 		untag := c.untag
 		r.Register(&dispatcher.Command{
 			Name: c.name, Auth: dispatcher.AuthUser, Permission: "Subscriber.Update",
-			Handler: func(ctx context.Context, req *dispatcher.Request) (any, error) { return a.tagSubscribers(ctx, req, untag) },
+			Handler: func(ctx context.Context, req *dispatcher.Request) (any, error) {
+				return a.tagSubscribers(ctx, req, untag)
+			},
 		})
 	}
 }
