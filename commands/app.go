@@ -89,6 +89,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerSubscribers(r)
 	a.registerSubscriberTags(r)
 	a.registerSubscriberJobs(r)
+	a.registerListReports(r)
 }
 
 // hashPassword hashes a password for storage.

@@ -22,3 +22,84 @@ func (db *DB) SubscriberEvents(ctx context.Context, listID, subscriberID int64, 
 		WHERE m.list_id = ? AND m.subscriber_id = ? ORDER BY e.created_at DESC, e.id DESC LIMIT ?`, listID, subscriberID, limit)
 	return rows, err
 }
+
+// ListActivity is what gatewayd's own events and subscriber rows say about a list over a
+// window: recipients sent to, unique openers and clickers (bots left out), hard bounces,
+// and subscriptions, imports and unsubscriptions dated in the window.
+type ListActivity struct {
+	Sent, UniqueOpens, UniqueClicks, HardBounces int64
+	Subscriptions, Imports, Unsubscriptions      int64
+}
+
+// ListActivities returns ListActivity per list since from (unix seconds).
+func (db *DB) ListActivities(ctx context.Context, listIDs []int64, from int64) (map[int64]*ListActivity, error) {
+	out := map[int64]*ListActivity{}
+	if len(listIDs) == 0 {
+		return out, nil
+	}
+	for _, id := range listIDs {
+		out[id] = &ListActivity{}
+	}
+	in, args := inList(listIDs)
+	var ev []struct {
+		ListID int64  `db:"list_id"`
+		Type   string `db:"type"`
+		N      int64  `db:"n"`
+	}
+	q := `SELECT m.list_id, e.type, COUNT(DISTINCT e.recipient_id) AS n FROM messages m JOIN events e ON e.message_id = m.id
+		WHERE m.list_id IN (` + in + `) AND e.created_at >= ? AND e.bot = 0 AND e.type IN (?, ?, ?, ?)
+		GROUP BY m.list_id, e.type`
+	a := append(append([]any{}, args...), from, EventAccepted, EventOpened, EventClicked, EventBounced)
+	if err := db.r.SelectContext(ctx, &ev, q, a...); err != nil {
+		return nil, err
+	}
+	for _, r := range ev {
+		la := out[r.ListID]
+		switch r.Type {
+		case EventAccepted:
+			la.Sent = r.N
+		case EventOpened:
+			la.UniqueOpens = r.N
+		case EventClicked:
+			la.UniqueClicks = r.N
+		case EventBounced:
+			la.HardBounces = r.N
+		}
+	}
+	var subs []struct {
+		ListID int64 `db:"list_id"`
+		Subs   int64 `db:"subs"`
+		Imps   int64 `db:"imps"`
+		Unsubs int64 `db:"unsubs"`
+	}
+	q = `SELECT list_id,
+		SUM(CASE WHEN subscription_date >= ? AND source <> 'CSVImport' THEN 1 ELSE 0 END) AS subs,
+		SUM(CASE WHEN created_at >= ? AND source = 'CSVImport' THEN 1 ELSE 0 END) AS imps,
+		SUM(CASE WHEN unsubscription_date >= ? AND status = 'Unsubscribed' THEN 1 ELSE 0 END) AS unsubs
+		FROM subscribers WHERE list_id IN (` + in + `) GROUP BY list_id`
+	if err := db.r.SelectContext(ctx, &subs, q, append([]any{from, from, from}, args...)...); err != nil {
+		return nil, err
+	}
+	for _, r := range subs {
+		la := out[r.ListID]
+		la.Subscriptions, la.Imports, la.Unsubscriptions = r.Subs, r.Imps, r.Unsubs
+	}
+	return out, nil
+}
+
+// SubscriberStates counts a list's subscribers by "status|bounce type".
+func (db *DB) SubscriberStates(ctx context.Context, listID int64) (map[string]int64, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		Bounce string `db:"bounce_type"`
+		N      int64  `db:"n"`
+	}
+	if err := db.r.SelectContext(ctx, &rows, "SELECT status, bounce_type, COUNT(*) AS n FROM subscribers WHERE list_id = ? GROUP BY status, bounce_type", listID); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Status+"|"+r.Bounce] += r.N
+	}
+	return out, nil
+}
