@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,6 +31,7 @@ type Sink struct {
 	seen     map[string]int
 	messages int
 	rcpts    int
+	signed   int
 	refuse   time.Time     // refuse with 451 until then
 	hold     chan struct{} // non-nil: new connections wait until it is closed
 	delay    time.Duration // pause before answering DATA
@@ -43,6 +45,7 @@ type SinkStats struct {
 	Recipients int `json:"recipients"`
 	Unique     int `json:"unique"`
 	Duplicates int `json:"duplicates"`
+	Signed     int `json:"signed"` // messages whose header has a DKIM-Signature field
 }
 
 // StartSink listens on addr (127.0.0.1:0 for any port).
@@ -73,7 +76,7 @@ func (s *Sink) Close() error {
 func (s *Sink) Stats() SinkStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := SinkStats{Messages: s.messages, Recipients: s.rcpts, Unique: len(s.seen)}
+	st := SinkStats{Messages: s.messages, Recipients: s.rcpts, Unique: len(s.seen), Signed: s.signed}
 	for _, n := range s.seen {
 		st.Duplicates += n - 1
 	}
@@ -91,7 +94,7 @@ func (s *Sink) Seen(addr string) int {
 func (s *Sink) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seen, s.messages, s.rcpts = map[string]int{}, 0, 0
+	s.seen, s.messages, s.rcpts, s.signed = map[string]int{}, 0, 0, 0
 }
 
 // Refuse answers 451 at RCPT for d (0 stops refusing).
@@ -173,7 +176,18 @@ func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	br := bufio.NewReader(r)
+	signed := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(bytes.TrimSpace(line)) == 0 || err != nil {
+			break // the end of the header
+		}
+		if len(line) >= 15 && strings.EqualFold(string(line[:15]), "DKIM-Signature:") {
+			signed = true
+		}
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil {
 		return err
 	}
 	ss.s.mu.Lock()
@@ -184,6 +198,9 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	ss.s.mu.Lock()
 	ss.s.messages++
+	if signed {
+		ss.s.signed++
+	}
 	for _, to := range ss.to {
 		ss.s.seen[to]++
 		ss.s.rcpts++
