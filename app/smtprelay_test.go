@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -315,3 +317,80 @@ func TestRunServesSMTP(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestRelayRefusesRepeatedFrom is finding 4 of the hardening issue: a message with a From in
+// the credential's domain and a second From elsewhere is refused over SMTP (550 5.6.0 at the
+// end of DATA) and over emailgateway.smtprelay (ErrorCode 9), and nothing is queued; the same
+// message with one From is accepted on both paths.
+func TestRelayRefusesRepeatedFrom(t *testing.T) {
+	e := startRelay(t)
+	const twoFrom = "From: a@example.com\r\nFrom: ceo@other-tenant.test\r\nTo: one@dest.test\r\nSubject: pay\r\n\r\nPay it.\r\n"
+	const oneFrom = "From: a@example.com\r\nTo: one@dest.test\r\nSubject: pay\r\n\r\nPay it.\r\n"
+	const refusal = "550 5.6.0 Message refused: more than one From header (RFC 5322 section 3.6)"
+	stored := func() int {
+		n := 0
+		for id := int64(1); ; id++ {
+			if _, err := e.Server.DB.MessageByID(context.Background(), id); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+
+	c, err := smtp.Dial(e.smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", e.username, e.password, "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	data := func(raw string) error {
+		if err := c.Mail("a@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("one@dest.test"); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(w, raw)
+		return w.Close()
+	}
+	var reply *textproto.Error
+	if err := data(twoFrom); !errors.As(err, &reply) || fmt.Sprintf("%d %s", reply.Code, reply.Msg) != refusal {
+		t.Fatalf("SMTP two From: %v, want %q", err, refusal)
+	}
+	if n := stored(); n != 0 {
+		t.Fatalf("SMTP two From: %d messages stored", n)
+	}
+
+	send := map[string]any{"Command": "emailgateway.smtprelay", "AdminAPIKey": apptest.AdminKey,
+		"SMTPUsername": e.username, "SMTPPassword": e.password, "MailFrom": "a@example.com",
+		"RcptTo": "one@dest.test", "RawEmail": twoFrom}
+	res := e.API(send)
+	if res["Success"] != false || res["ErrorCode"] != json.Number("9") || res["SMTPResponse"] != refusal {
+		t.Fatalf("smtprelay two From: %v", res)
+	}
+	if n := stored(); n != 0 {
+		t.Fatalf("smtprelay two From: %d messages stored", n)
+	}
+
+	// The control: one From passes both paths.
+	if err := data(oneFrom); err != nil {
+		t.Fatalf("SMTP one From: %v", err)
+	}
+	send["RawEmail"] = oneFrom
+	if res := e.API(send); res["Success"] != true || !strings.HasPrefix(res["SMTPResponse"].(string), "250 2.0.0 Ok: queued as ") {
+		t.Fatalf("smtprelay one From: %v", res)
+	}
+	if n := stored(); n != 2 {
+		t.Fatalf("%d messages stored, want 2", n)
+	}
+	c.Quit()
+}

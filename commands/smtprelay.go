@@ -234,8 +234,8 @@ func relayAddressIn(d *storage.SenderDomain, addr string) bool {
 	return dom == d.Name || strings.HasSuffix(dom, "."+d.Name)
 }
 
-// AcceptRaw accepts a finished message from a relay client: the envelope sender and every
-// From address must belong to the credential's domain; recipients are checked and
+// AcceptRaw accepts a finished message from a relay client: no field RFC 5322 allows once
+// may occur twice; the envelope sender and every From address must belong to the credential's domain; recipients are checked and
 // de-duplicated; a Message-ID (<uuid@domain>) and a Date are added when missing, and Trace on
 // top; then the message is committed through Accept (account and domain flags, suppression
 // list, monthly limit), the same path as every other send.
@@ -249,6 +249,9 @@ func (a *App) AcceptRaw(ctx context.Context, rs *RawSubmission) (*storage.Messag
 		return nil, &relayMessageError{"the header cannot be parsed"}
 	}
 	mh := mail.Header{Header: message.Header{Header: h}}
+	if f := compose.RepeatedField(mh.Header); f != "" {
+		return nil, &relayMessageError{"more than one " + f + " header (RFC 5322 section 3.6)"}
+	}
 	from, err := mh.AddressList("From")
 	if err != nil || len(from) == 0 {
 		return nil, &relayMessageError{"a From header with a valid address is required"}

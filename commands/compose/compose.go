@@ -122,6 +122,9 @@ func (b builder) build(m *Message) ([]byte, error) {
 
 	var buf bytes.Buffer
 	h := headerFromLines(append(top, root.lines...))
+	if f := RepeatedField(h); f != "" {
+		return nil, fieldError("Headers", "header %q is given more than once", f)
+	}
 	w, err := message.CreateWriter(&buf, h)
 	if err != nil {
 		return nil, fmt.Errorf("compose: write header: %w", err)

@@ -374,6 +374,42 @@ func TestSingleInstanceCustomHeaders(t *testing.T) {
 	}
 }
 
+// TestBuildNeverRepeatsSingleFields: a system header (ExtraHeaders) that would give a
+// message a second field RFC 5322 section 3.6 allows once is refused, not written; and
+// RepeatedField, the check every acceptance path shares, finds each such field.
+func TestBuildNeverRepeatsSingleFields(t *testing.T) {
+	for _, name := range []string{"Subject", "From", "Message-ID", "Date", "To"} {
+		m := baseMessage()
+		m.ExtraHeaders = [][2]string{{name, "x@example.com"}}
+		_, err := Build(m)
+		if err == nil {
+			t.Fatalf("second %s written", name)
+		}
+		if ce := asComposeError(t, err); ce.Field != "Headers" {
+			t.Errorf("Field = %q, want Headers", ce.Field)
+		}
+	}
+	m := baseMessage()
+	m.Headers = [][2]string{{"In-Reply-To", "<a@x>"}, {"References", "<a@x>"}}
+	if p := mustParse(t, mustBuild(t, m)); RepeatedField(p.header.Header) != "" {
+		t.Errorf("built message has a repeated field: %s", RepeatedField(p.header.Header))
+	}
+	for _, name := range []string{"Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
+		"Message-ID", "In-Reply-To", "References", "Subject"} {
+		var h message.Header
+		h.Add(name, "a@example.com")
+		h.Add("Received", "one")
+		h.Add("Received", "two")
+		if f := RepeatedField(h); f != "" {
+			t.Errorf("%s once: RepeatedField = %q", name, f)
+		}
+		h.Add(strings.ToLower(name), "b@example.com")
+		if f := RepeatedField(h); f != name {
+			t.Errorf("%s twice: RepeatedField = %q", name, f)
+		}
+	}
+}
+
 func TestLongSubjectIsFolded(t *testing.T) {
 	words := make([]string, 200)
 	for i := range words {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emersion/go-message"
 )
 
 const (
@@ -314,4 +316,23 @@ func foldField(name, value string) (line string, ok bool) {
 
 func isWSP(c byte) bool {
 	return c == ' ' || c == '\t'
+}
+
+// singleOccurrence lists the fields RFC 5322 section 3.6 allows at most once in a message.
+var singleOccurrence = []string{
+	"Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
+	"Message-ID", "In-Reply-To", "References", "Subject",
+}
+
+// RepeatedField returns the name of the first field of h that RFC 5322 section 3.6
+// allows at most once but that occurs more than once, or "" when there is none. Every path
+// that accepts or composes a message refuses one that has such a field: a second From is how
+// a sender shows one address to the checks and another to the reader.
+func RepeatedField(h message.Header) string {
+	for _, k := range singleOccurrence {
+		if len(h.Values(k)) > 1 {
+			return k
+		}
+	}
+	return ""
 }
