@@ -246,7 +246,40 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
-sections=(send smtp events delivery)
+# audience: subscribers imported per second through subscribers.import.post (100,000 CSV rows
+# with three custom fields, batches of 1,000 multi-row inserts) and the process's peak RSS.
+# BenchmarkImport in app/, on SQLite and on MariaDB/MySQL when it is reachable.
+bench_audience() {
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/audience
+  mkdir -p "$out"
+  echo "== audience: subscribers imported per second (${BENCH_IMPORT_ROWS:-100000} rows, 3 custom fields)"
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-100000} GATEWAY_TEST_DB=$db timeout 900 $GO test -count=1 -run '^$' \
+      -bench '^BenchmarkImport$' -benchtime 1x ./app/ >"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+  done
+  python3 - "$out" "${DIALECTS[@]}" <<'PY'
+import re, sys
+out, dialects = sys.argv[1], sys.argv[2:]
+rx = re.compile(r'^BenchmarkImport\S*\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) peak-RSS-MiB\s+([\d.]+) subscribers/s')
+print(f"   {'database':<9} {'subscribers/s':>13} {'peak RSS MiB':>13}")
+for d in dialects:
+    r = None
+    for l in open(f"{out}/{d}.txt"):
+        if m := rx.match(l):
+            r = (float(m.group(2)), float(m.group(1)))
+    name = "MariaDB" if d == "mysql" else "SQLite"
+    print(f"   {name:<9} {r[0] if r else 0:>13.0f} {r[1] if r else 0:>13.1f}")
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+sections=(send smtp events delivery audience)
 [ $# -gt 0 ] && sections=("$@")
 build
 for s in "${sections[@]}"; do
