@@ -31,6 +31,8 @@ const (
 	errWsrepNotReady   = 1047 // ER_UNKNOWN_COM_ERROR: WSREP has not yet prepared node for application use
 	errServerShutdown  = 1053 // ER_SERVER_SHUTDOWN
 	errConnKilled      = 1927 // ER_CONNECTION_KILLED
+	errReadOnly        = 1290 // ER_OPTION_PREVENTS_STATEMENT: a read-only (super_read_only) secondary
+	errGRRollback      = 3101 // ER_TRANSACTION_ROLLBACK_DURING_COMMIT: MySQL Group Replication certification
 )
 
 // errCommitUnknown wraps a commit that failed because the connection broke: the transaction
@@ -41,9 +43,10 @@ func (e *errCommitUnknown) Error() string { return "commit: outcome unknown: " +
 func (e *errCommitUnknown) Unwrap() error { return e.err }
 
 // IsRetryable reports a transaction the database rolled back on its own and that may simply
-// be run again: a deadlock or certification failure (1213), a lock wait timeout (1205), a
-// Galera node not ready (1047) or shutting down (1053), a connection lost before commit; or
-// SQLite busy. A commit whose outcome is unknown (the connection broke during COMMIT) is not.
+// be run again: a deadlock or Galera certification failure (1213), a MySQL Group Replication
+// certification failure (3101), a lock wait timeout (1205), a Galera node not ready (1047),
+// a server shutting down (1053) or read-only (1290: a secondary; the failover connector
+// moves on), a connection lost before commit; or SQLite busy. A commit whose outcome is unknown (the connection broke during COMMIT) is not.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
@@ -55,7 +58,7 @@ func IsRetryable(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
-		case errDeadlock, errLockWaitTimeout, errWsrepNotReady, errServerShutdown, errConnKilled:
+		case errDeadlock, errLockWaitTimeout, errWsrepNotReady, errServerShutdown, errConnKilled, errReadOnly, errGRRollback:
 			return true
 		}
 		return false
@@ -78,7 +81,7 @@ func isConnError(err error) bool {
 func isNodeError(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
-		return me.Number == errWsrepNotReady || me.Number == errServerShutdown || me.Number == errConnKilled
+		return me.Number == errWsrepNotReady || me.Number == errServerShutdown || me.Number == errConnKilled || me.Number == errReadOnly
 	}
 	return isConnError(err)
 }

@@ -40,6 +40,8 @@ func TestRetryableCoversGaleraAndNeverAnUnknownCommit(t *testing.T) {
 		{&mysql.MySQLError{Number: 1205}, true},
 		{&mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}, true},
 		{&mysql.MySQLError{Number: 1053}, true},
+		{&mysql.MySQLError{Number: 3101, Message: "Plugin instructed the server to rollback the current transaction."}, true},
+		{&mysql.MySQLError{Number: 1290, Message: "The MySQL server is running with the --super-read-only option"}, true},
 		{fmt.Errorf("insert: %w", mysql.ErrInvalidConn), true},
 		{driver.ErrBadConn, true},
 		{&errCommitUnknown{mysql.ErrInvalidConn}, false},

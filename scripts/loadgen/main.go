@@ -7,6 +7,8 @@
 //	loadgen soak   the crash test: sends over HTTP and SMTP to a real `gatewayd serve` while
 //	               killing it (SIGKILL), restarting the database and refusing at the sink;
 //	               every acknowledged message must reach the sink
+//	loadgen cluster the same over several gatewayd nodes on one database (a Galera cluster):
+//	               a node SIGKILLed, a database node stopped, a node restarted
 //
 // Everything listens and connects on loopback only.
 package main
@@ -16,7 +18,7 @@ import (
 	"os"
 )
 
-const usage = `usage: loadgen http|sink|soak [flags]   (loadgen <command> -h for the flags)`
+const usage = `usage: loadgen http|sink|soak|cluster [flags]   (loadgen <command> -h for the flags)`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -31,6 +33,8 @@ func main() {
 		err = cmdSink(os.Args[2:])
 	case "soak":
 		err = cmdSoak(os.Args[2:])
+	case "cluster":
+		err = cmdCluster(os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)

@@ -87,23 +87,13 @@ func cmdSoak(args []string) error {
 		return err
 	}
 	defer sink.Close()
-	logf, err := os.Create(filepath.Join(*work, "gatewayd.log"))
+	s, err := newSoakNode(*bin, *db, *work, sink.Addr, *lease, "soak.gateway.test")
 	if err != nil {
 		return err
 	}
+	logf := s.log
 	defer logf.Close()
-	s := &soak{bin: *bin, db: *db, work: *work, adminKey: "soak-admin-key", sink: sink, log: logf, acked: map[string]string{}}
-	s.httpAddr, s.smtpAddr = freeLoopback(), freeLoopback()
-	s.env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + *work,
-		"GATEWAY_DB=" + *db, "GATEWAY_HTTP_ADDR=" + s.httpAddr, "GATEWAY_SMTP_ADDR=" + s.smtpAddr,
-		"GATEWAY_SECRET_KEY=" + strings.Repeat("5e", 32), "GATEWAY_SECRET_KEY_FILE=" + filepath.Join(*work, "secret.key"),
-		"GATEWAY_ADMIN_API_KEY=" + s.adminKey, "GATEWAY_DEFAULT_RELAY=smtp://" + sink.Addr,
-		"GATEWAY_DNS_SERVER=127.0.0.1:9", "GATEWAY_HOSTNAME=soak.gateway.test", "GATEWAY_LOG_LEVEL=warn",
-		"GATEWAY_RATE_LIMIT=off", "GATEWAY_SMTP_RATE_LIMIT=off", "GATEWAY_SMTP_MAX_CONNECTIONS=1000",
-		"GATEWAY_RETRY_MIN=1s", "GATEWAY_RETRY_MAX=4s", "GATEWAY_WORKERS=8",
-		"GATEWAY_DELIVERY_LEASE=" + lease.String(),
-	}
+	s.sink = sink
 	if err := s.start(); err != nil {
 		return err
 	}
@@ -189,6 +179,28 @@ func cmdSoak(args []string) error {
 		return errors.New("soak: nothing was acknowledged")
 	}
 	return nil
+}
+
+// newSoakNode prepares one gatewayd node of a run (not started): its addresses, settings and
+// log file (gatewayd.log under work).
+func newSoakNode(bin, db, work, sinkAddr string, lease time.Duration, hostname string) (*soak, error) {
+	logf, err := os.Create(filepath.Join(work, "gatewayd.log"))
+	if err != nil {
+		return nil, err
+	}
+	s := &soak{bin: bin, db: db, work: work, adminKey: "soak-admin-key", log: logf, acked: map[string]string{}}
+	s.httpAddr, s.smtpAddr = freeLoopback(), freeLoopback()
+	s.env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + work,
+		"GATEWAY_DB=" + db, "GATEWAY_HTTP_ADDR=" + s.httpAddr, "GATEWAY_SMTP_ADDR=" + s.smtpAddr,
+		"GATEWAY_SECRET_KEY=" + strings.Repeat("5e", 32), "GATEWAY_SECRET_KEY_FILE=" + filepath.Join(work, "secret.key"),
+		"GATEWAY_ADMIN_API_KEY=" + s.adminKey, "GATEWAY_DEFAULT_RELAY=smtp://" + sinkAddr,
+		"GATEWAY_DNS_SERVER=127.0.0.1:9", "GATEWAY_HOSTNAME=" + hostname, "GATEWAY_LOG_LEVEL=warn",
+		"GATEWAY_RATE_LIMIT=off", "GATEWAY_SMTP_RATE_LIMIT=off", "GATEWAY_SMTP_MAX_CONNECTIONS=1000",
+		"GATEWAY_RETRY_MIN=1s", "GATEWAY_RETRY_MAX=4s", "GATEWAY_WORKERS=8",
+		"GATEWAY_DELIVERY_LEASE=" + lease.String(),
+	}
+	return s, nil
 }
 
 func redact(dsn string) string {

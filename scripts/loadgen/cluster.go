@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// clusterRun is `loadgen cluster`: several gatewayd nodes (one per -db) sharing one database
+// (a Galera cluster, or one server), HTTP and SMTP load spread over them as a load balancer
+// would, and the faults of a cluster: a node SIGKILLed (and started again, as a supervisor
+// would), a database node stopped and started, a node restarted gracefully.
+type clusterRun struct {
+	nodes []*soak
+	sink  *Sink
+	key   string
+	from  string
+
+	ackMu sync.Mutex
+	acked map[string]string
+	tried atomic.Int64
+	next  atomic.Int64 // round robin over the nodes
+}
+
+// ClusterResult is the summary line `loadgen cluster` prints last, as JSON.
+type ClusterResult struct {
+	Label        string  `json:"label"`
+	Nodes        int     `json:"nodes"`
+	Seconds      float64 `json:"seconds"`
+	Tried        int64   `json:"tried"`
+	Acknowledged int     `json:"acknowledged"`
+	HTTP         int     `json:"http"`
+	SMTP         int     `json:"smtp"`
+	Delivered    int     `json:"delivered"`
+	Duplicates   int     `json:"duplicates"`
+	Lost         int     `json:"lost"`
+	AckRate      float64 `json:"ack_rate"`      // acknowledged per second of load
+	DeliverRate  float64 `json:"delivery_rate"` // distinct deliveries per second, load start to last arrival
+}
+
+func cmdCluster(args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	bin := fs.String("gatewayd", "bin/gatewayd", "the gatewayd binary")
+	var dbs headerFlags
+	fs.Var(&dbs, "db", "GATEWAY_DB of one node (repeat: one gatewayd per -db, all the same database)")
+	work := fs.String("work", "", "directory for the nodes' keys and logs (default: a temporary one)")
+	dur := fs.Duration("d", 60*time.Second, "how long the load and the faults last")
+	dbStop := fs.String("db-stop", "", "shell command that stops a database node (at 40% of the run; empty: none)")
+	dbStart := fs.String("db-start", "", "shell command that starts it again")
+	dbDown := fs.Duration("db-down", 10*time.Second, "how long the database node stays down")
+	faults := fs.Bool("faults", true, "SIGKILL node 1 at 20% (started again 5 s later) and restart node 2 at 70%")
+	httpClients := fs.Int("http-clients", 8, "concurrent HTTP senders")
+	smtpClients := fs.Int("smtp-clients", 8, "concurrent SMTP senders")
+	rate := fs.Int("rate", 0, "most sends per second in all (0: as fast as the nodes answer)")
+	drain := fs.Duration("drain", 3*time.Minute, "how long to wait for the acknowledged mail to arrive")
+	lease := fs.Duration("lease", 20*time.Second, "GATEWAY_DELIVERY_LEASE of the nodes")
+	label := fs.String("label", "cluster", "name of the run in the summary")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(dbs) == 0 {
+		return errors.New("cluster: at least one -db is required")
+	}
+	if *work == "" {
+		d, err := os.MkdirTemp("", "cluster")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*work = d
+	}
+	sink, err := StartSink("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	c := &clusterRun{sink: sink, acked: map[string]string{}}
+	for i, db := range dbs {
+		dir := filepath.Join(*work, fmt.Sprintf("node%d", i+1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		n, err := newSoakNode(*bin, db, dir, sink.Addr, *lease, fmt.Sprintf("node%d.gateway.test", i+1))
+		if err != nil {
+			return err
+		}
+		defer n.log.Close()
+		c.nodes = append(c.nodes, n)
+	}
+	// The nodes start together: one of them applies the migrations, under the lock row.
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.nodes))
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = n.start() }()
+		defer n.kill()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := c.nodes[0].setup(); err != nil {
+		return err
+	}
+	c.key, c.from = c.nodes[0].senderKey, "app@"+c.nodes[0].domain
+	fmt.Printf("cluster: %d gatewayd nodes, sink %s, %s of load\n", len(c.nodes), sink.Addr, *dur)
+	for i, n := range c.nodes {
+		fmt.Printf("cluster: node%d http %s smtp %s on %s\n", i+1, n.httpAddr, n.smtpAddr, redact(n.db))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	defer cancel()
+	tokens := make(chan struct{})
+	go func() {
+		defer close(tokens)
+		var tick <-chan time.Time
+		if *rate > 0 {
+			t := time.NewTicker(time.Second / time.Duration(*rate))
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			if tick != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick:
+				}
+			}
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	t0 := time.Now()
+	var seq atomic.Int64
+	var senders sync.WaitGroup
+	for i := 0; i < *httpClients; i++ {
+		senders.Add(1)
+		go func() { defer senders.Done(); c.httpSender(tokens, &seq) }()
+	}
+	for i := 0; i < *smtpClients; i++ {
+		senders.Add(1)
+		go func() { defer senders.Done(); c.smtpSender(tokens, &seq) }()
+	}
+	faultErr := c.faults(ctx, t0, *dur, *faults, *dbStop, *dbStart, *dbDown)
+	senders.Wait()
+	load := min(time.Since(t0), *dur)
+	if faultErr != nil {
+		return faultErr
+	}
+	for _, n := range c.nodes {
+		if err := n.ensureUp(); err != nil {
+			return err
+		}
+	}
+	lost, lastArrival := c.waitDelivered(*drain)
+	st := sink.Stats()
+	res := ClusterResult{Label: *label, Nodes: len(c.nodes), Seconds: load.Seconds(), Tried: c.tried.Load(),
+		Delivered: st.Unique, Duplicates: st.Duplicates, Lost: len(lost)}
+	c.ackMu.Lock()
+	for _, v := range c.acked {
+		if v == "http" {
+			res.HTTP++
+		} else {
+			res.SMTP++
+		}
+	}
+	c.ackMu.Unlock()
+	res.Acknowledged = res.HTTP + res.SMTP
+	res.AckRate = float64(res.Acknowledged) / load.Seconds()
+	res.DeliverRate = float64(st.Unique) / lastArrival.Sub(t0).Seconds()
+	fmt.Printf("cluster: %d sends tried, %d acknowledged (%d HTTP 200, %d SMTP 250) in %.0f s: %.0f/s\n",
+		res.Tried, res.Acknowledged, res.HTTP, res.SMTP, res.Seconds, res.AckRate)
+	fmt.Printf("cluster: sink got %d distinct messages (%.0f/s), %d duplicates; lost: %d\n", st.Unique, res.DeliverRate, st.Duplicates, len(lost))
+	var stopErr error
+	for _, n := range c.nodes {
+		stopErr = errors.Join(stopErr, n.stop())
+	}
+	b, _ := json.Marshal(res)
+	fmt.Printf("cluster-result %s\n", b)
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		return fmt.Errorf("cluster: %d acknowledged messages never reached the sink, e.g. %v (logs in %s)", len(lost), lost[:min(len(lost), 10)], *work)
+	}
+	if res.Acknowledged == 0 {
+		return errors.New("cluster: nothing was acknowledged")
+	}
+	return stopErr
+}
+
+// pick is the node the next request goes to (round robin), skipping nodes not running.
+func (c *clusterRun) pick() *soak {
+	for range c.nodes {
+		n := c.nodes[int(c.next.Add(1))%len(c.nodes)]
+		n.mu.Lock()
+		up := n.cmd != nil
+		n.mu.Unlock()
+		if up {
+			return n
+		}
+	}
+	return c.nodes[0]
+}
+
+func (c *clusterRun) ack(addr, surface string) {
+	c.ackMu.Lock()
+	c.acked[strings.ToLower(addr)] = surface
+	c.ackMu.Unlock()
+}
+
+// httpSender: one-recipient sends to /api/v1/email, each to the next node; a 200 with a
+// MessageID is an acknowledgement. A failed request is not retried (the next send is a new
+// message), so nothing unacknowledged is counted.
+func (c *clusterRun) httpSender(tokens <-chan struct{}, seq *atomic.Int64) {
+	client := &http.Client{Timeout: 15 * time.Second}
+	for range tokens {
+		to := fmt.Sprintf("cl-h%d@dest.test", seq.Add(1))
+		c.tried.Add(1)
+		body, _ := json.Marshal(map[string]any{
+			"Subject": "cluster " + to, "ContentType": "plain", "PlainContent": "cluster soak message\n",
+			"From": map[string]any{"email": c.from}, "To": []any{map[string]any{"email": to}},
+		})
+		req, _ := http.NewRequest("POST", "http://"+c.pick().httpAddr+"/api/v1/email", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+c.key)
+		req.Header.Set("Content-Type", "application/json")
+		r, err := client.Do(req)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		var ok struct{ MessageID string }
+		json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&ok)
+		r.Body.Close()
+		if r.StatusCode == 200 && ok.MessageID != "" {
+			c.ack(to, "http")
+		}
+	}
+}
+
+// smtpSender: one-recipient messages over SMTP, a connection to one node reused for a few
+// messages and then moved to the next node.
+func (c *clusterRun) smtpSender(tokens <-chan struct{}, seq *atomic.Int64) {
+	var cl *smtp.Client
+	sent := 0
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
+	for range tokens {
+		to := fmt.Sprintf("cl-s%d@dest.test", seq.Add(1))
+		c.tried.Add(1)
+		if cl != nil && sent >= 20 {
+			cl.Quit()
+			cl, sent = nil, 0
+		}
+		if cl == nil {
+			conn, err := net.DialTimeout("tcp", c.pick().smtpAddr, 5*time.Second)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			cl = smtp.NewClient(conn)
+			cl.CommandTimeout, cl.SubmissionTimeout = 15*time.Second, 15*time.Second
+			if err := cl.Hello("client.cluster.test"); err != nil {
+				cl.Close()
+				cl = nil
+				continue
+			}
+		}
+		if err := sendOne(cl, c.from, to); err != nil {
+			cl.Close()
+			cl = nil
+			continue
+		}
+		sent++
+		c.ack(to, "smtp")
+	}
+}
+
+func (c *clusterRun) faults(ctx context.Context, t0 time.Time, dur time.Duration, nodeFaults bool, dbStop, dbStart string, dbDown time.Duration) error {
+	at := func(f float64) time.Time { return t0.Add(time.Duration(f * float64(dur))) }
+	say := func(format string, a ...any) {
+		fmt.Printf("cluster: %5.1fs "+format+"\n", append([]any{time.Since(t0).Seconds()}, a...)...)
+	}
+	type step struct {
+		when time.Time
+		do   func() error
+	}
+	var steps []step
+	if nodeFaults {
+		steps = append(steps, step{at(0.2), func() error {
+			say("node1 SIGKILLed")
+			c.nodes[0].kill()
+			c.nodes[0].kills++
+			time.Sleep(5 * time.Second)
+			c.nodes[0].restarts++
+			err := c.nodes[0].start()
+			say("node1 started again")
+			return err
+		}})
+	}
+	if dbStop != "" {
+		steps = append(steps, step{at(0.4), func() error {
+			say("database node stopped (%s)", dbStop)
+			if out, err := exec.Command("sh", "-c", dbStop).CombinedOutput(); err != nil {
+				return fmt.Errorf("db-stop: %v: %s", err, out)
+			}
+			time.Sleep(dbDown)
+			say("database node starting (%s)", dbStart)
+			if out, err := exec.Command("sh", "-c", dbStart).CombinedOutput(); err != nil {
+				return fmt.Errorf("db-start: %v: %s", err, out)
+			}
+			say("database node back")
+			return nil
+		}})
+	}
+	if nodeFaults && len(c.nodes) > 1 {
+		steps = append(steps, step{at(0.7), func() error {
+			say("node2 restarting (SIGTERM, start)")
+			if err := c.nodes[1].stop(); err != nil {
+				return err
+			}
+			c.nodes[1].restarts++
+			err := c.nodes[1].start()
+			say("node2 back")
+			return err
+		}})
+	}
+	// Each fault runs at its time, whether or not the one before has finished (a database
+	// node can take a while to rejoin).
+	var wg sync.WaitGroup
+	errs := make([]error, len(steps))
+	for i, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(s.when)):
+			}
+			errs[i] = s.do()
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// waitDelivered waits until every acknowledged address has arrived, and returns those that
+// did not within d, and when the last of the others arrived (as near as the polling tells).
+func (c *clusterRun) waitDelivered(d time.Duration) ([]string, time.Time) {
+	deadline := time.Now().Add(d)
+	last := time.Now()
+	prev := -1
+	for {
+		var lost []string
+		c.ackMu.Lock()
+		for a := range c.acked {
+			if c.sink.Seen(a) == 0 {
+				lost = append(lost, a)
+			}
+		}
+		total := len(c.acked)
+		c.ackMu.Unlock()
+		if u := c.sink.Stats().Unique; u != prev {
+			prev, last = u, time.Now()
+		}
+		if len(lost) == 0 || time.Now().After(deadline) {
+			return lost, last
+		}
+		if len(lost) > 0 && time.Since(last) > 2*time.Second {
+			fmt.Printf("cluster: waiting for %d of %d acknowledged messages\n", len(lost), total)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
