@@ -77,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errAmbiguous):
+		return 1
 	}
 	fmt.Fprintf(stderr, "gatewayd: %v\n", err)
 	return 1
@@ -230,7 +232,7 @@ func cmdUserCreate(args []string, stdout, stderr io.Writer, getenv func(string) 
 func cmdDomainApprove(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlags("domain approve", "Enable a sender domain without DNS verification (the platform owner's manual approval).", stderr)
 	id := fs.Int64("id", 0, "sender domain id")
-	name := fs.String("name", "", "domain name (approves every registration of it)")
+	name := fs.String("name", "", "domain name (only when exactly one registration of it exists)")
 	cfg, err := config.Load(fs, args, getenv)
 	if err != nil {
 		return err
@@ -256,15 +258,26 @@ func cmdDomainApprove(args []string, stdout, stderr io.Writer, getenv func(strin
 		return err
 	} else if len(ds) == 0 {
 		return fmt.Errorf("domain %q: %w", *name, storage.ErrNotFound)
-	}
-	for _, d := range ds {
-		if err := db.SetDomainStatus(ctx, d.ID, storage.DomainEnabled, time.Now().Unix()); err != nil {
-			return err
+	} else if len(ds) > 1 {
+		// Any tenant may register any name: approving them all would approve a squatter's
+		// copy together with the owner's. The operator picks one by id.
+		fmt.Fprintf(stderr, "gatewayd domain approve: %d registrations of %s; approve one with --id:\n", len(ds), *name)
+		for _, d := range ds {
+			fmt.Fprintf(stderr, "  --id %d  user %d  status %s  registered %s\n", d.ID, d.UserID, d.Status,
+				time.Unix(d.CreatedAt, 0).UTC().Format(time.RFC3339))
 		}
-		fmt.Fprintf(stdout, "domain %d (%s) is Enabled\n", d.ID, d.Name)
+		return errAmbiguous
 	}
+	d := ds[0]
+	if err := db.SetDomainStatus(ctx, d.ID, storage.DomainEnabled, time.Now().Unix()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "domain %d (%s) is Enabled\n", d.ID, d.Name)
 	return nil
 }
+
+// errAmbiguous ends a subcommand that has already said why on stderr.
+var errAmbiguous = errors.New("ambiguous")
 
 // openMigrated opens the database and brings its schema up to date, for the subcommands that
 // work on it directly.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"gatewayd/storage"
 	"gatewayd/storage/storagetest"
 )
 
@@ -53,5 +56,53 @@ func TestSubcommands(t *testing.T) {
 	}
 	if code := run([]string{"bogus"}, &out, &errb, env(vars)); code != 2 {
 		t.Fatalf("unknown subcommand: exit %d", code)
+	}
+}
+
+// A squatter's registration of a name must not be approved together with the owner's.
+func TestDomainApproveAmbiguous(t *testing.T) {
+	dir := t.TempDir()
+	dsn := storagetest.DSN(t)
+	vars := map[string]string{"GATEWAY_DB": dsn, "GATEWAY_SECRET_KEY_FILE": filepath.Join(dir, "secret.key")}
+	ctx := context.Background()
+	db, err := openMigrated(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ids []int64
+	for _, name := range []string{"owner", "squatter"} {
+		u := &storage.User{GroupID: 1, Username: name, Email: name + "@example.net", AccountStatus: "Enabled"}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		d := &storage.SenderDomain{UserID: u.ID, Name: "shared.example", Status: storage.DomainPending}
+		if err := db.CreateDomain(ctx, d, 0); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"domain", "approve", "--name", "shared.example"}, &out, &errb, env(vars)); code != 1 {
+		t.Fatalf("ambiguous approve: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, id := range ids {
+		if !strings.Contains(errb.String(), fmt.Sprintf("--id %d ", id)) {
+			t.Fatalf("registration %d not listed:\n%s", id, errb.String())
+		}
+		d, err := db.DomainByID(ctx, id, 0)
+		if err != nil || d.Status == storage.DomainEnabled {
+			t.Fatalf("domain %d after ambiguous approve: %+v %v", id, d, err)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"domain", "approve", "--id", fmt.Sprint(ids[0])}, &out, &errb, env(vars)); code != 0 {
+		t.Fatalf("approve by id: exit %d %s", code, errb.String())
+	}
+	for i, id := range ids {
+		d, _ := db.DomainByID(ctx, id, 0)
+		if (d.Status == storage.DomainEnabled) != (i == 0) {
+			t.Fatalf("domain %d status %s after approving %d", id, d.Status, ids[0])
+		}
 	}
 }
