@@ -18,6 +18,7 @@ import (
 func (a *App) registerListReports(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{Name: "lists.stats", Auth: dispatcher.AuthUser, Permission: "Lists.Get", Handler: a.listsStats})
 	r.Register(&dispatcher.Command{Name: "list.getsubscriberstatusbreakdown", Auth: dispatcher.AuthUser, Permission: "List.Get", Handler: a.listStatusBreakdown})
+	r.Register(&dispatcher.Command{Name: "list.gettenuredistribution", Auth: dispatcher.AuthUser, Permission: "List.Get", Handler: a.listTenure})
 }
 
 // rate is num/den rounded to 4 places, or nil when den is 0.
@@ -152,4 +153,41 @@ func (a *App) listStatusBreakdown(ctx context.Context, req *dispatcher.Request) 
 		total += v
 	}
 	return map[string]any{"ErrorText": "", "ListID": l.ID, "Counts": c, "Total": total}, nil
+}
+
+// tenureBuckets are list.gettenuredistribution's buckets and their lower bounds in days.
+var tenureBuckets = []struct {
+	name string
+	days int64
+}{{"0_30d", 30}, {"1_3mo", 90}, {"3_6mo", 180}, {"6_12mo", 365}, {"1_2y", 730}}
+
+// listTenure: deliverable subscribers by subscription date, right-open buckets (a date
+// exactly on a cutoff is in the older bucket).
+func (a *App) listTenure(ctx context.Context, req *dispatcher.Request) (any, error) {
+	if !req.Params.Has("ListID") {
+		return nil, subIssue(dispatcher.KindInvalid, 1, "Missing subscriber list ID")
+	}
+	l, err := a.reportList(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	now := timeNow().UTC()
+	cutoffs := make([]int64, len(tenureBuckets))
+	for i, b := range tenureBuckets {
+		// A date exactly on the cutoff is older: the bucket is (cutoff, now].
+		cutoffs[i] = now.Add(-time.Duration(b.days)*24*time.Hour).Unix() + 1
+	}
+	counts, err := a.DB.TenureCounts(ctx, l.ID, cutoffs)
+	if err != nil {
+		return nil, err
+	}
+	buckets := map[string]int64{}
+	var total int64
+	for i, b := range tenureBuckets {
+		buckets[b.name] = counts[i]
+		total += counts[i]
+	}
+	buckets["2y_plus"] = counts[len(counts)-1]
+	total += counts[len(counts)-1]
+	return map[string]any{"ErrorText": "", "ListID": l.ID, "AsOf": now.Format("2006-01-02T15:04:05+00:00"), "Buckets": buckets, "Total": total}, nil
 }

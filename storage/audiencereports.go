@@ -4,6 +4,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 )
 
 // ListByIDAnyOwner returns a list whoever owns it: for the public subscribe, unsubscribe and
@@ -102,4 +104,31 @@ func (db *DB) SubscriberStates(ctx context.Context, listID int64) (map[string]in
 		out[r.Status+"|"+r.Bounce] += r.N
 	}
 	return out, nil
+}
+
+// TenureCounts counts a list's deliverable subscribers (Subscribed, Not Bounced) by
+// subscription date against the caller's cutoffs (newest first): counts[i] is how many joined at or after cutoffs[i] and before cutoffs[i-1]; the last count is those older than every cutoff.
+func (db *DB) TenureCounts(ctx context.Context, listID int64, cutoffs []int64) ([]int64, error) {
+	cols := make([]string, 0, len(cutoffs)+1)
+	var args []any
+	prev := int64(1 << 62)
+	for _, c := range cutoffs {
+		cols = append(cols, "SUM(CASE WHEN subscription_date >= ? AND subscription_date < ? THEN 1 ELSE 0 END)")
+		args = append(args, c, prev)
+		prev = c
+	}
+	cols = append(cols, "SUM(CASE WHEN subscription_date < ? THEN 1 ELSE 0 END)")
+	args = append(args, prev, listID)
+	out := make([]sql.NullInt64, len(cols))
+	dst := make([]any, len(cols))
+	for i := range out {
+		dst[i] = &out[i]
+	}
+	err := db.r.QueryRowContext(ctx, "SELECT "+strings.Join(cols, ", ")+
+		" FROM subscribers WHERE list_id = ? AND status = 'Subscribed' AND bounce_type = 'Not Bounced'", args...).Scan(dst...)
+	counts := make([]int64, len(out))
+	for i, v := range out {
+		counts[i] = v.Int64
+	}
+	return counts, err
 }
