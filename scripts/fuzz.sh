@@ -18,6 +18,7 @@ targets=(
   "./dispatcher FuzzDecodeRequest"       # api.php and every alias: query, form, multipart, JSON
   "./commands/compose FuzzBuild"         # the MIME builder's inputs
   "./commands/compose FuzzParseAddress"  # "Name <addr>" fields
+  "./commands/compose FuzzRepeatedField" # RFC 5322 single fields (SMTP relay, smtprelay, sends)
   "./relay/bounce FuzzParse"             # DSN (RFC 3464) and ARF (RFC 5965) reports
   "./relay/bounce FuzzParseToken"        # VERP tokens
   "./tracking FuzzParse"                 # open/click/unsubscribe tokens
