@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatewayd/internal/metrics"
 	"log/slog"
 	"net"
 	"net/http"
@@ -153,17 +154,35 @@ func (s *Server) Run(ctx context.Context) error {
 		defer cancel()
 		return errors.Join(err, s.StopRelay(sctx))
 	}
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if s.Cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.Cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return errors.Join(fmt.Errorf("metrics listen: %w", err), s.StopRelay(sctx), s.StopDelivery(sctx))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Guard(s.Cfg.MetricsToken, s.Metrics.Handler()))
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute})
+		listeners = append(listeners, mln)
+		s.Log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	s.StartWebhooks()
 	s.App.ResumeJobs()
 	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
+	errc := make(chan error, len(servers))
+	for i := range servers {
+		wg.Add(1)
+		go func(srv *http.Server, ln net.Listener) {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(servers[i], listeners[i])
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -171,8 +190,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.Log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if e := srv.Shutdown(sctx); e != nil {
-		err = errors.Join(err, e)
+	for _, srv := range servers {
+		if e := srv.Shutdown(sctx); e != nil {
+			err = errors.Join(err, e)
+		}
 	}
 	err = errors.Join(err, s.StopRelay(sctx))
 	wg.Wait()

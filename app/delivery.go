@@ -60,7 +60,7 @@ func (s *Server) setupDelivery() error {
 			wake()
 		}
 	}
-	s.HTTP.Extra = append(s.HTTP.Extra, s.Metrics.Routes)
+	s.HTTP.Extra = append(s.HTTP.Extra, s.Metrics.Routes(cfg.MetricsToken))
 	if cfg.MXAddr != "" {
 		mcfg := inbound.Config{Addr: cfg.MXAddr, Hostname: cfg.Hostname, MaxBytes: cfg.SMTPMaxSize + 1<<20, VERPKey: eng.VERPKey()}
 		if cfg.TLSCert != "" && cfg.TLSKey != "" {

@@ -195,7 +195,7 @@ func TestDeliveredSignedWithVERP(t *testing.T) {
 	}
 
 	// /metrics counts what happened.
-	res := d.Do("GET", "/metrics", nil, nil)
+	res := d.Metrics()
 	body := string(res.Body)
 	for _, want := range []string{
 		`gatewayd_accepted_messages_total 1`,
@@ -445,7 +445,7 @@ func TestBoundGatewayRoute(t *testing.T) {
 	if sm := d.sink.WaitMessages(t, 1, 5*time.Second); sm[0].To[0] != "joe@dest.test" || len(gw.Messages()) != 1 {
 		t.Fatalf("after unbinding: default relay %d, gateway %d", len(sm), len(gw.Messages()))
 	}
-	body := string(d.Do("GET", "/metrics", nil, nil).Body)
+	body := string(d.Metrics().Body)
 	for _, want := range []string{`gatewayd_delivery_attempt_seconds_count{route="gateway"} 1`, `gatewayd_delivery_attempt_seconds_count{route="relay"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %q", want)

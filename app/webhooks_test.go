@@ -288,7 +288,7 @@ func TestWebhookSSRFAtConnectTime(t *testing.T) {
 		t.Fatalf("the loopback receiver got %d requests", n)
 	}
 	// The row waits in the outbox: /metrics reports it.
-	if res := env.Do("GET", "/metrics", nil, nil); !strings.Contains(string(res.Body), "\ngatewayd_webhook_backlog 1\n") {
+	if res := env.Metrics(); !strings.Contains(string(res.Body), "\ngatewayd_webhook_backlog 1\n") {
 		t.Fatalf("/metrics does not report a backlog of 1:\n%s", res.Body)
 	}
 }

@@ -66,6 +66,8 @@ type Config struct {
 	MaxUsers            int           // GATEWAY_MAX_USERS: user accounts user.create may make; 0 is no limit
 	PlatformFrom        string        // GATEWAY_PLATFORM_FROM: sender of the platform's own mail (password resets)
 	LogLevel            string        // GATEWAY_LOG_LEVEL: debug, info, warn, error
+	MetricsToken        string        // GATEWAY_METRICS_TOKEN: Bearer token for /metrics on the HTTP port
+	MetricsAddr         string        // GATEWAY_METRICS_ADDR: a separate listener for /metrics
 
 	// The outbound address policy (docs/gateways.md, docs/delivery.md): tenants' SMTP gateways
 	// and providers may not name loopback or private hosts, and direct-to-MX delivery does not
@@ -268,6 +270,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	integer(&c.MaxUsers, "GATEWAY_MAX_USERS", "most user accounts user.create may make (0: no limit)")
 	str(&c.PlatformFrom, "GATEWAY_PLATFORM_FROM", "sender of the platform's own mail (password resets): an address or 'Name <address>' of an enabled sender domain")
 	str(&c.LogLevel, "GATEWAY_LOG_LEVEL", "log level: debug, info, warn, error")
+	str(&c.MetricsToken, "GATEWAY_METRICS_TOKEN", "Bearer token that unlocks /metrics (empty: /metrics is not served on the HTTP port)")
+	str(&c.MetricsAddr, "GATEWAY_METRICS_ADDR", "separate listen address serving /metrics (empty: none)")
 
 	if err := fs.Parse(args); err != nil {
 		return nil, err

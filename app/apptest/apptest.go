@@ -28,6 +28,9 @@ import (
 // AdminKey is the admin API key of every test server.
 const AdminKey = "test-admin-key"
 
+// MetricsToken unlocks /metrics on the test server (GATEWAY_METRICS_TOKEN).
+const MetricsToken = "test-metrics-token"
+
 // Env is one running gatewayd.
 type Env struct {
 	T      testing.TB
@@ -52,6 +55,7 @@ func Config(t testing.TB) *config.Config {
 	cfg.PublicURL = "http://track.gateway.test"
 	cfg.SMTPAddrs = []string{"127.0.0.1:2525", "127.0.0.1:587"}
 	cfg.RateLimit = config.RateLimit{Off: true}
+	cfg.MetricsToken = MetricsToken
 	cfg.RetryMin = time.Second
 	cfg.RetryMax = 4 * time.Second
 	cfg.WebhookRetryMin = time.Second
@@ -109,6 +113,12 @@ func (r *Response) JSON(t testing.TB) map[string]any {
 		t.Fatalf("response is not a JSON object (%d): %s", r.Status, r.Body)
 	}
 	return m
+}
+
+// Metrics scrapes /metrics with the test server's token.
+func (e *Env) Metrics() *Response {
+	e.T.Helper()
+	return e.Do("GET", "/metrics", http.Header{"Authorization": {"Bearer " + MetricsToken}}, nil)
 }
 
 // Do sends a raw request.

@@ -9,6 +9,7 @@ package metrics
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"sync"
@@ -112,11 +113,34 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// Routes registers GET /metrics and the request latency middleware on e (for
-// dispatcher.HTTP.Extra).
-func (m *Metrics) Routes(e *echo.Echo) {
-	e.Use(m.middleware)
-	e.GET("/metrics", echo.WrapHandler(m.Handler()))
+// Routes returns what registers the request latency middleware on e (for
+// dispatcher.HTTP.Extra) and, when token is set, GET /metrics behind it. Without a token the
+// main port does not serve /metrics at all: volumes, outcomes and latencies are the operator's.
+func (m *Metrics) Routes(token string) func(*echo.Echo) {
+	return func(e *echo.Echo) {
+		e.Use(m.middleware)
+		if token != "" {
+			e.GET("/metrics", echo.WrapHandler(Guard(token, m.Handler())))
+		}
+	}
+}
+
+// Guard serves h only to requests carrying "Authorization: Bearer <token>" (compared in
+// constant time); others get 401 with a WWW-Authenticate challenge. An empty token lets
+// everyone through (a listener the operator has kept private, GATEWAY_METRICS_ADDR).
+func Guard(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "metrics: a Bearer token is required (GATEWAY_METRICS_TOKEN)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
