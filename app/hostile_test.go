@@ -140,6 +140,35 @@ func TestHostileBodiesAgainstBinary(t *testing.T) {
 		}
 	}
 
+	// The surfaces above that refuse 22 MiB by their small cap (413) never decode it; a deep
+	// name under that cap (300,000 levels, 900 KiB) reaches their decoder and is refused there.
+	smallName := "a" + strings.Repeat("[x]", 300000)
+	for _, s := range []struct{ path, want string }{
+		{"/api.php?Command=emailgateway.getdomains", `"ErrorCode":100000`},
+		{"/api/v1/webhooks", `"Errors":[{"Code":100000`},
+		{"/api/v2/mail/providers", `"errors":[{"field":null`},
+		{"/messages/gateways", `"errors":[{"field":null`},
+	} {
+		for _, c := range []struct {
+			ctype string
+			body  []byte
+		}{
+			{"application/x-www-form-urlencoded", []byte(smallName + "=1")},
+			{"multipart/form-data; boundary=deepdeepdeep", []byte("--deepdeepdeep\r\nContent-Disposition: form-data; name=\"" + smallName + "\"\r\n\r\n1\r\n--deepdeepdeep--\r\n")},
+		} {
+			status, body, err := rawPost(p.URL, s.path, c.ctype, c.body)
+			if err != nil {
+				t.Fatalf("%s (%s, 900 KiB): %v", s.path, c.ctype, err)
+			}
+			if status != http.StatusBadRequest || !bytes.Contains(body, []byte(s.want)) {
+				t.Errorf("%s (%s, 900 KiB): HTTP %d %.300q; want 400 with %s", s.path, c.ctype, status, body, s.want)
+			}
+			if !p.Healthy() {
+				t.Fatalf("after the 900 KiB deep form to %s (%s): /healthz does not answer; exited: %v", s.path, c.ctype, p.Exited())
+			}
+		}
+	}
+
 	attack(round{"22 MiB deep form", "application/x-www-form-urlencoded", deepForm, 20})
 }
 
