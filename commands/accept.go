@@ -39,6 +39,11 @@ type Submission struct {
 	// ListID is the subscriber list the message is sent for (0: none); that list's own
 	// suppression entries apply as well.
 	ListID int64
+	// SubscriberID is the subscriber of ListID the message was personalized for; JourneyID
+	// and ActionID are kept with the message and shown on its events and webhooks.
+	SubscriberID, JourneyID, ActionID int64
+	// Placeholders: the bodies carry per-recipient link placeholders (%Link:Unsubscribe% ...).
+	Placeholders bool
 }
 
 // Rcpt is one envelope recipient.
@@ -130,7 +135,8 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 		UUID: id, DomainID: s.Domain.ID, UserID: s.User.ID, APIKeyID: s.APIKeyID, Source: s.Source,
 		MailFrom: s.MailFrom, Subject: storedSubject(s.Subject), Tags: string(tags), HeaderMessageID: s.HeaderMessageID, Raw: s.Raw,
 		TrackLinks: s.TrackLinks, TrackOpens: s.TrackOpens, Links: links, CallbackURL: s.CallbackURL, UserRef: s.UserRef,
-		RequestID: s.RequestID, SendAt: s.SendAt,
+		RequestID: s.RequestID, SendAt: s.SendAt, ListID: s.ListID, SubscriberID: s.SubscriberID, JourneyID: s.JourneyID,
+		ActionID: s.ActionID, Placeholders: s.Placeholders,
 	}
 	monthly, _, err := a.EffectiveLimits(ctx, s.User)
 	if err != nil {

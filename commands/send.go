@@ -11,8 +11,10 @@ import (
 	"unicode/utf8"
 
 	"gatewayd/commands/compose"
+	"gatewayd/commands/personalize"
 	"gatewayd/dispatcher"
 	"gatewayd/storage"
+	"gatewayd/tracking"
 )
 
 // The codes of emailgateway.sendemail (POST /api/v1/email). 1-38 and 429 are the document's;
@@ -51,6 +53,7 @@ const (
 	sendSubscriberID    = 36
 	sendJourneyID       = 37
 	sendActionID        = 38
+	sendListResolve     = 39
 	sendSubject         = 48
 	sendHeaders         = 40
 	sendAttachment      = 41
@@ -118,6 +121,8 @@ type sendRequest struct {
 	trackLinks bool
 	trackOpens bool
 	sendAt     int64
+	// Audience references (0: not given).
+	templateID, targetListID, listID, subscriberID, journeyID, actionID int64
 }
 
 func (a *App) sendEmail(ctx context.Context, req *dispatcher.Request) (any, error) {
@@ -157,27 +162,209 @@ func (a *App) sendOne(ctx context.Context, req *dispatcher.Request, ic *idemCall
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
-	id := ic.newMessageUUID(0)
+	au, err := a.sendAudience(ctx, u, sr)
+	if err != nil {
+		return nil, err
+	}
+	if sr.targetListID > 0 {
+		return a.sendToList(ctx, req, ic, u, d, sr, au)
+	}
+	v := au.values(a, nil)
+	if sr.subscriberID > 0 {
+		a.subscriberValues(v, au.sub, au.fields)
+	} else if len(sr.msg.To) == 1 {
+		v.Set(personalize.Subscriber, "EmailAddress", sr.msg.To[0].Email)
+	}
+	m, err := a.acceptPersonal(ctx, req, ic, 0, u, d, sr, au, sr.msg.To, sr.bcc, v, sr.subscriberID)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]string{"MessageID": m.UUID})
+}
+
+// audience is what a send's references resolved to: the template's compiled texts, the
+// list and subscriber context.
+type audience struct {
+	subject, html, text *personalize.Template
+	listID              int64
+	sub                 *storage.Subscriber
+	fields              []storage.CustomField
+}
+
+// values starts the personalization values of one message: the sender's user tags and the
+// unsubscribe link placeholder (filled per recipient at delivery).
+func (au *audience) values(a *App, u *storage.User) *personalize.Values {
+	v := personalize.NewValues()
+	if u != nil {
+		userValues(v, u)
+	}
+	v.Set(personalize.Link, "Unsubscribe", tracking.UnsubscribePlaceholder(a.Cfg.PublicURL))
+	return v
+}
+
+// sendAudience resolves TemplateID (15), TargetListID (16), ListID (35) and SubscriberID
+// (36) against the sender's own objects; another user's id is "not found" like a missing one.
+func (a *App) sendAudience(ctx context.Context, u *storage.User, sr *sendRequest) (*audience, error) {
+	au := &audience{}
+	m := &sr.msg
+	if sr.templateID > 0 {
+		t, err := a.DB.TemplateByID(ctx, u.ID, sr.templateID)
+		if isNotFound(err) {
+			return nil, dispatcher.Invalid(dispatcher.Field("TemplateID", sendTemplate, "Invalid TemplateID"))
+		} else if err != nil {
+			return nil, err
+		}
+		// The request's own fields override the template's.
+		if strings.TrimSpace(m.Subject) == "" {
+			m.Subject = t.Subject
+		}
+		if m.HTML == "" && m.Text == "" {
+			if t.ContentType != "Plain" && strings.TrimSpace(t.HTMLContent) != "" {
+				m.HTML = t.HTMLContent
+			}
+			if t.ContentType != "HTML" && strings.TrimSpace(t.PlainContent) != "" || m.HTML == "" {
+				m.Text = t.PlainContent
+			}
+		}
+		if strings.TrimSpace(m.HTML) == "" && strings.TrimSpace(m.Text) == "" {
+			return nil, dispatcher.Invalid(dispatcher.Field("TemplateID", sendTemplate, "Invalid TemplateID: the template has no content"))
+		}
+	}
+	au.subject, au.html, au.text = personalize.Compile(m.Subject), personalize.Compile(m.HTML), personalize.Compile(m.Text)
+	if sr.targetListID > 0 {
+		if _, err := a.DB.ListByID(ctx, u.ID, sr.targetListID); isNotFound(err) {
+			return nil, dispatcher.Invalid(dispatcher.Field("TargetListID", sendTargetList, "Invalid TargetListID"))
+		} else if err != nil {
+			return nil, err
+		}
+		au.listID = sr.targetListID
+	} else if sr.listID > 0 {
+		if _, err := a.DB.ListByID(ctx, u.ID, sr.listID); isNotFound(err) {
+			return nil, dispatcher.Invalid(dispatcher.Field("ListID", sendListID, "Invalid ListID"))
+		} else if err != nil {
+			return nil, err
+		}
+		au.listID = sr.listID
+		if sr.subscriberID > 0 {
+			s, fields, err := a.contextSubscriber(ctx, u.ID, sr.listID, sr.subscriberID)
+			if isNotFound(err) {
+				return nil, dispatcher.Invalid(dispatcher.Field("SubscriberID", sendSubscriberID, "Invalid SubscriberID"))
+			} else if err != nil {
+				return nil, err
+			}
+			au.sub, au.fields = s, fields
+		}
+	}
+	if au.listID > 0 && au.fields == nil {
+		fields, err := a.DB.FieldsForList(ctx, u.ID, au.listID, true, "id", false)
+		if err != nil {
+			return nil, err
+		}
+		au.fields = fields
+	}
+	if strings.TrimSpace(m.Subject) == "" {
+		return nil, dispatcher.Invalid(dispatcher.Field("Subject", sendSubjectOrTo, "Missing Subject"))
+	}
+	return au, nil
+}
+
+// acceptPersonal renders the message for v and accepts it (the i-th message of the request).
+func (a *App) acceptPersonal(ctx context.Context, req *dispatcher.Request, ic *idemCall, i int, u *storage.User,
+	d *storage.SenderDomain, sr *sendRequest, au *audience, to, bcc []compose.Address, v *personalize.Values, subID int64) (*storage.Message, error) {
+	id := ic.newMessageUUID(i)
 	cm := sr.msg
+	cm.To = to
+	cm.Subject = au.subject.Render(v, personalize.Header)
+	cm.HTML = au.html.Render(v, personalize.HTML)
+	cm.Text = au.text.Render(v, personalize.Text)
 	cm.MessageID = id + "@" + d.Name
 	cm.Date = time.Now()
 	raw, err := compose.Build(&cm)
 	if err != nil {
 		return nil, composeIssue(err)
 	}
+	ph := tracking.UnsubscribePlaceholder(a.Cfg.PublicURL)
 	s := &Submission{
 		User: u, Domain: d, Source: "api", APIKeyID: req.Principal.KeyID,
 		MailFrom: cm.From.Email, Subject: cm.Subject, Tags: sr.tags, Raw: raw,
 		HeaderMessageID: "<" + cm.MessageID + ">",
-		Recipients:      envelope(cm.To, cm.CC, sr.bcc),
+		Recipients:      envelope(cm.To, cm.CC, bcc),
 		TrackLinks:      sr.trackLinks, TrackOpens: sr.trackOpens, SendAt: sr.sendAt, UUID: id,
+		ListID: au.listID, SubscriberID: subID, JourneyID: sr.journeyID, ActionID: sr.actionID,
+		Placeholders: strings.Contains(cm.HTML, ph) || strings.Contains(cm.Text, ph),
 	}
 	m, err := a.acceptOnce(ctx, ic, s)
 	if err != nil {
 		return nil, sendStateError(err)
 	}
-	return json.Marshal(map[string]string{"MessageID": m.UUID})
+	return m, nil
 }
+
+// sendToList sends one message to each subscribed, non-suppressed subscriber of
+// TargetListID, in subscriber id order: the first listSendCap unless
+// GATEWAY_SENDEMAIL_FULL_LIST is on, then every one, a page at a time. To, CC and BCC of
+// the request are not used. Code 39 (HTTP 502) when the recipients cannot be read; 20 when
+// there is none.
+func (a *App) sendToList(ctx context.Context, req *dispatcher.Request, ic *idemCall, u *storage.User,
+	d *storage.SenderDomain, sr *sendRequest, au *audience) (json.RawMessage, error) {
+	unresolved := func() error {
+		e := dispatcher.Fail(dispatcher.KindUnprocessable, sendListResolve, "Failed to resolve list recipients")
+		e.Status = http.StatusBadGateway
+		return e
+	}
+	limit := listSendCap
+	var ids []string
+	var after int64
+	for {
+		page, err := a.DB.SubscribedPage(ctx, au.listID, after, listSendPage)
+		if err != nil {
+			a.Log.ErrorContext(ctx, "list send: resolve recipients", "list", au.listID, "err", err)
+			return nil, unresolved()
+		}
+		if len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+		emails := make([]string, len(page))
+		for i := range page {
+			emails[i] = page[i].Email
+		}
+		sup, err := a.DB.SuppressionMatches(ctx, storage.SuppressionScope{UserID: d.UserID, DomainID: d.ID, ListID: au.listID}, emails)
+		if err != nil {
+			return nil, unresolved()
+		}
+		for i := range page {
+			s := &page[i]
+			if _, suppressed := sup[strings.ToLower(strings.TrimSpace(s.Email))]; suppressed {
+				continue
+			}
+			if !a.Cfg.SendEmailFullList && len(ids) >= limit {
+				break
+			}
+			v := au.values(a, u)
+			a.subscriberValues(v, s, au.fields)
+			m, err := a.acceptPersonal(ctx, req, ic, len(ids), u, d, sr, au, []compose.Address{{Email: s.Email}}, nil, v, s.ID)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, m.UUID)
+		}
+		if !a.Cfg.SendEmailFullList && len(ids) >= limit {
+			break
+		}
+	}
+	if len(ids) == 0 {
+		return nil, dispatcher.Invalid(dispatcher.Field("TargetListID", sendRcptCount, "There is no recipient set: the list has no subscribed recipients"))
+	}
+	return json.Marshal(map[string][]string{"MessageID": ids})
+}
+
+// listSendCap is how many subscribers a list send reaches without GATEWAY_SENDEMAIL_FULL_LIST,
+// as Octeth does; listSendPage is how many are read at a time.
+const (
+	listSendCap  = 250
+	listSendPage = 500
+)
 
 // composeIssue maps what compose refused (after parseSend's own checks) to a send code.
 func composeIssue(err error) error {
@@ -254,7 +441,9 @@ func (a *App) parseSend(p dispatcher.Params, d *storage.SenderDomain) (*sendRequ
 
 	// Subject.
 	m.Subject = p.String("Subject")
-	if strings.TrimSpace(m.Subject) == "" {
+	tplID, _ := p.IntOK("TemplateID")
+	fromTemplate := tplID > 0
+	if strings.TrimSpace(m.Subject) == "" && !fromTemplate {
 		fail("Subject", sendSubjectOrTo, "Missing Subject")
 	} else if err := subjectError(m.Subject); err != nil {
 		fail("Subject", sendSubject, "Invalid Subject: line breaks, NUL and invalid UTF-8 are not allowed")
@@ -340,13 +529,15 @@ func (a *App) parseSend(p dispatcher.Params, d *storage.SenderDomain) (*sendRequ
 	html, text := p.String("HTMLContent"), p.String("PlainContent")
 	switch ct := strings.ToLower(strings.TrimSpace(p.String("ContentType"))); ct {
 	case "":
-		fail("ContentType", sendContentType, "Missing ContentType")
+		if !fromTemplate {
+			fail("ContentType", sendContentType, "Missing ContentType")
+		}
 	case "html":
-		if strings.TrimSpace(html) == "" {
+		if strings.TrimSpace(html) == "" && !fromTemplate {
 			fail("HTMLContent", sendHTML, "Missing HTMLContent")
 		}
 	case "plain":
-		if strings.TrimSpace(text) == "" {
+		if strings.TrimSpace(text) == "" && !fromTemplate {
 			fail("PlainContent", sendPlain, "Missing PlainContent")
 		}
 	default:
@@ -409,19 +600,27 @@ func (a *App) parseSend(p dispatcher.Params, d *storage.SenderDomain) (*sendRequ
 	}
 	a.parseAttachments(p.Value("Attachments"), m, fail)
 
-	// Entities gatewayd does not have: any value other than 0 is invalid.
+	// Audience references: non-negative integers here; whether they are the sender's is
+	// checked by sendOne.
 	for _, ref := range []struct {
 		name string
 		code int
+		dst  *int64
 	}{
-		{"TemplateID", sendTemplate}, {"TargetListID", sendTargetList}, {"ListID", sendListID},
-		{"SubscriberID", sendSubscriberID}, {"JourneyID", sendJourneyID}, {"ActionID", sendActionID},
+		{"TemplateID", sendTemplate, &sr.templateID}, {"TargetListID", sendTargetList, &sr.targetListID},
+		{"ListID", sendListID, &sr.listID}, {"SubscriberID", sendSubscriberID, &sr.subscriberID},
+		{"JourneyID", sendJourneyID, &sr.journeyID}, {"ActionID", sendActionID, &sr.actionID},
 	} {
 		if p.Has(ref.name) {
-			if n, ok := p.IntOK(ref.name); !ok || n != 0 {
+			n, ok := p.IntOK(ref.name)
+			if !ok || n < 0 {
 				fail(ref.name, ref.code, "Invalid %s", ref.name)
 			}
+			*ref.dst = n
 		}
+	}
+	if sr.subscriberID > 0 && sr.listID == 0 {
+		fail("ListID", sendListID, "Invalid ListID: SubscriberID needs the ListID of its list")
 	}
 	return sr, issues
 }

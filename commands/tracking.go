@@ -53,16 +53,17 @@ func (t *Tracker) Transform(ctx context.Context, d *storage.SenderDomain, m *sto
 	o := tracking.MessageOptions{
 		Base: t.a.Cfg.PublicURL, Signer: t.Signer, RecipientID: r.ID,
 		Links: d.LinkTracking || m.TrackLinks, Opens: d.OpenTracking || m.TrackOpens, Unsubscribe: d.UnsubscribeLink,
+		ListHeader: m.ListID > 0, Placeholders: m.Placeholders,
 	}
 	if m.Source == "api" || m.Source == "gatewayapi" {
 		// The HTTP surfaces settled the flags at acceptance: the domain's options, unless
 		// the request's TrackLinks/TrackOpens said otherwise (false included).
 		o.Links, o.Opens = m.TrackLinks, m.TrackOpens
 	}
-	if !o.Links && !o.Opens && !o.Unsubscribe {
+	if !o.Links && !o.Opens && !o.Unsubscribe && !o.ListHeader && !o.Placeholders {
 		return raw, nil
 	}
-	if o.Unsubscribe && t.Mailto {
+	if (o.Unsubscribe || o.ListHeader) && t.Mailto {
 		o.UnsubscribeMailto = UnsubscribeMailbox(t.Signer, r.ID, d)
 	}
 	out, urls, err := tracking.TransformMessage(raw, o)

@@ -58,6 +58,7 @@ type Config struct {
 	InflightWait        time.Duration // GATEWAY_BODY_INFLIGHT_WAIT: how long a request waits for that budget
 	PricePerEmail       float64       // GATEWAY_PRICE_PER_EMAIL (GatewayAPI usage)
 	Currency            string        // GATEWAY_CURRENCY
+	SendEmailFullList   bool          // GATEWAY_SENDEMAIL_FULL_LIST: a TargetListID send reaches the whole list, not the first 250
 	MaxRecipients       int           // GATEWAY_MAX_RECIPIENTS: To addresses of one API send (GatewayAPI: recipients)
 	MaxCC               int           // GATEWAY_MAX_CC: CC addresses of one API send
 	MaxBCC              int           // GATEWAY_MAX_BCC: BCC addresses of one API send
@@ -230,6 +231,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	str(&c.Hostname, "GATEWAY_HOSTNAME", "EHLO name and SMTP host shown to users")
 	str(&c.TLSCert, "GATEWAY_TLS_CERT", "TLS certificate file (self-signed when empty)")
 	str(&c.TLSKey, "GATEWAY_TLS_KEY", "TLS key file")
+	boolean(&c.SendEmailFullList, "GATEWAY_SENDEMAIL_FULL_LIST", "a TargetListID send reaches the whole list (default: the first 250)")
 	boolean(&c.SMTPInsecureAuth, "GATEWAY_SMTP_INSECURE_AUTH", "allow SMTP AUTH without TLS")
 	int64v(&c.SMTPMaxSize, "GATEWAY_SMTP_MAX_SIZE", "largest SMTP message in bytes")
 	integer(&c.SMTPMaxRcpts, "GATEWAY_SMTP_MAX_RECIPIENTS", "most recipients of one SMTP message")

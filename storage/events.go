@@ -359,11 +359,24 @@ func (db *DB) RecordEvent(ctx context.Context, ev *Event, tags []string) error {
 }
 
 // RecordUnsubscribe suppresses the recipient's address for the domain and writes the
-// unsubscribed event, in one transaction. An address already unsubscribed from the domain
+// unsubscribed event, in one transaction; for a message sent to a list's subscriber it
+// unsubscribes the subscriber from that list instead (and adds the list's own suppression
+// entry when the list asks for it). An address already unsubscribed from the domain
 // gets no second event; first reports whether this call did it.
 func (db *DB) RecordUnsubscribe(ctx context.Context, ev *Event, tags []string) (first bool, err error) {
 	err = db.txRetry(ctx, func(tx *sqlxTx) error {
 		first = false
+		// List mail unsubscribes from its list, not from the sender domain.
+		if listID, subID, err := messageAudience(ctx, tx, ev); err != nil {
+			return err
+		} else if listID > 0 && subID > 0 {
+			changed, err := unsubscribeSubscriber(ctx, tx, ev, listID, subID, SuppressUnsubscribe, false)
+			if err != nil || !changed {
+				return err
+			}
+			first = true
+			return InsertEvent(ctx, tx, ev, tags)
+		}
 		var source string
 		err := tx.GetContext(ctx, &source, "SELECT source FROM suppressions WHERE list_id = 0 AND domain_id = ? AND email = ?",
 			ev.DomainID, strings.ToLower(ev.Email))

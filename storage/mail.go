@@ -60,6 +60,14 @@ type Message struct {
 	RequestID int64 `db:"request_id"`
 	SendAt    int64 `db:"send_at"`
 	CreatedAt int64 `db:"created_at"`
+	// The audience send that made the message (0: none): the subscriber list and subscriber
+	// it was personalized for, and the journey and action it was sent for.
+	ListID       int64 `db:"list_id"`
+	SubscriberID int64 `db:"subscriber_id"`
+	JourneyID    int64 `db:"journey_id"`
+	ActionID     int64 `db:"action_id"`
+	// Placeholders marks bodies carrying per-recipient link placeholders that delivery fills.
+	Placeholders bool `db:"placeholders"`
 }
 
 // TagList decodes Tags.
@@ -169,9 +177,10 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) err
 	m.CreatedAt = ts
 	res, err := tx.NamedExecContext(ctx, `INSERT INTO messages (uuid, domain_id, user_id, api_key_id, source, mail_from,
 		subject, tags, header_message_id, raw, track_links, track_opens, links, callback_url, userref, request_id, send_at,
-		created_at) VALUES (:uuid, :domain_id, :user_id, :api_key_id, :source, :mail_from, :subject, :tags,
-		:header_message_id, :raw, :track_links, :track_opens, :links, :callback_url, :userref, :request_id, :send_at,
-		:created_at)`, m)
+		created_at, list_id, subscriber_id, journey_id, action_id, placeholders) VALUES (:uuid, :domain_id, :user_id,
+		:api_key_id, :source, :mail_from, :subject, :tags, :header_message_id, :raw, :track_links, :track_opens, :links,
+		:callback_url, :userref, :request_id, :send_at, :created_at, :list_id, :subscriber_id, :journey_id, :action_id,
+		:placeholders)`, m)
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)
 	}
@@ -330,7 +339,8 @@ func upsertAdd(ctx context.Context, tx *sqlxTx, table string, keys []string, val
 }
 
 const messageCols = `id, uuid, domain_id, user_id, api_key_id, source, mail_from, subject, tags, header_message_id, raw,
-	track_links, track_opens, links, callback_url, userref, request_id, send_at, created_at`
+	track_links, track_opens, links, callback_url, userref, request_id, send_at, created_at, list_id, subscriber_id,
+	journey_id, action_id, placeholders`
 
 const recipientCols = `id, message_id, domain_id, user_id, email, kind, state, attempts, next_attempt_at, lease_owner,
 	lease_expires_at, last_code, last_reply, created_at, updated_at`

@@ -26,6 +26,20 @@ type MessageOptions struct {
 	Unsubscribe bool
 	// UnsubscribeMailto, when set, is the address of the mailto: form of List-Unsubscribe.
 	UnsubscribeMailto string
+	// ListHeader adds the List-Unsubscribe headers without the footer link (list mail).
+	ListHeader bool
+	// Placeholders replaces UnsubscribePlaceholder(Base) in the bodies with the recipient's
+	// unsubscribe URL (a %Link:Unsubscribe% tag rendered at acceptance).
+	Placeholders bool
+}
+
+// unsubscribePlaceholder is the token part of the URL a %Link:Unsubscribe% tag renders to
+// at acceptance, before the recipient (and so its token) exists; "~" never occurs in a token.
+const unsubscribePlaceholder = "~unsubscribe~"
+
+// UnsubscribePlaceholder is the URL delivery replaces with the recipient's unsubscribe URL.
+func UnsubscribePlaceholder(base string) string {
+	return trimBase(base) + unsubscribePath + unsubscribePlaceholder
 }
 
 // maxDepth bounds multipart nesting.
@@ -39,7 +53,7 @@ const maxDepth = 16
 // quoted-printable); every byte outside the edited bodies and headers is kept. urls are the
 // click-tracked URLs (a click token's Link indexes them).
 func TransformMessage(raw []byte, o MessageOptions) (out []byte, urls []string, err error) {
-	if !o.Links && !o.Opens && !o.Unsubscribe {
+	if !o.Links && !o.Opens && !o.Unsubscribe && !o.ListHeader && !o.Placeholders {
 		return raw, nil, nil
 	}
 	if o.Signer == nil {
@@ -49,7 +63,7 @@ func TransformMessage(raw []byte, o MessageOptions) (out []byte, urls []string, 
 	if i := bytes.IndexByte(raw, '\n'); i >= 0 && (i == 0 || raw[i-1] != '\r') {
 		t.nl = "\n"
 	}
-	if o.Unsubscribe {
+	if o.Unsubscribe || o.ListHeader || o.Placeholders {
 		t.unsubURL = UnsubscribeURL(o.Base, o.Signer, o.RecipientID)
 	}
 	fields, bodyStart := t.fields(0, len(raw))
@@ -61,7 +75,7 @@ func TransformMessage(raw []byte, o MessageOptions) (out []byte, urls []string, 
 	}
 	var b bytes.Buffer
 	b.Grow(len(raw) + 1024)
-	if o.Unsubscribe && !hasField(fields, "List-Unsubscribe") {
+	if (o.Unsubscribe || o.ListHeader) && !hasField(fields, "List-Unsubscribe") {
 		v := "<" + t.unsubURL + ">"
 		if o.UnsubscribeMailto != "" {
 			v += "," + t.nl + " <mailto:" + o.UnsubscribeMailto + "?subject=unsubscribe>"
@@ -192,10 +206,10 @@ func (t *transformer) part(fs []field, start, bodyStart, end, depth int) error {
 				return err
 			}
 		}
-	case mt == "text/html" && !t.doneHTML && (t.o.Links || t.o.Opens || t.o.Unsubscribe):
+	case mt == "text/html" && !t.doneHTML && (t.o.Links || t.o.Opens || t.o.Unsubscribe || t.o.Placeholders):
 		t.doneHTML = true
 		return t.leaf(fs, start, bodyStart, end, params["charset"], t.html)
-	case mt == "text/plain" && !t.donePlain && t.o.Unsubscribe:
+	case mt == "text/plain" && !t.donePlain && (t.o.Unsubscribe || t.o.Placeholders):
 		t.donePlain = true
 		return t.leaf(fs, start, bodyStart, end, params["charset"], t.plain)
 	}
@@ -343,7 +357,11 @@ func (t *transformer) b64(s string) string {
 
 // html applies the footer, the link rewriting and the pixel to an HTML body.
 func (t *transformer) html(s string) (string, error) {
-	if t.o.Unsubscribe {
+	own := false
+	if t.o.Placeholders {
+		s, own = t.fill(s)
+	}
+	if t.o.Unsubscribe && !own {
 		footer := `<p style="font-size:12px;color:#777777;text-align:center;margin:24px 0 0 0"><a href="` +
 			html.EscapeString(t.unsubURL) + `" style="color:#777777">Unsubscribe</a></p>`
 		s = insertBeforeBodyEnd(s, footer)
@@ -358,12 +376,29 @@ func (t *transformer) html(s string) (string, error) {
 
 // plain appends the unsubscribe line to a plain-text body.
 func (t *transformer) plain(s string) (string, error) {
+	own := false
+	if t.o.Placeholders {
+		s, own = t.fill(s)
+	}
+	if !t.o.Unsubscribe || own {
+		return s, nil
+	}
 	nl := "\n"
 	if strings.Contains(s, "\r\n") || (s == "" && t.nl == "\r\n") {
 		nl = "\r\n"
 	}
 	s = strings.TrimRight(s, "\r\n")
 	return s + nl + nl + "Unsubscribe: " + t.unsubURL + nl, nil
+}
+
+// fill replaces the unsubscribe placeholder with the recipient's URL; own reports that the
+// body had one (it then needs no footer link of its own).
+func (t *transformer) fill(s string) (string, bool) {
+	ph := UnsubscribePlaceholder(t.o.Base)
+	if !strings.Contains(s, ph) {
+		return s, false
+	}
+	return strings.ReplaceAll(s, ph, t.unsubURL), true
 }
 
 // insertBeforeBodyEnd puts s before the last </body> (any case), or at the end.
