@@ -96,13 +96,23 @@ func (a *App) registerAccounts(r *dispatcher.Registry) {
 
 func (a *App) adminLogin(ctx context.Context, req *dispatcher.Request) (any, error) {
 	p := req.Params
+	keys := loginKeys("admin", p.String("Username"), req.Meta.RemoteIP)
+	if err := a.loginThrottled(keys); err != nil {
+		return nil, err
+	}
 	ad, err := a.DB.AdminByUsername(ctx, p.String("Username"))
+	if isNotFound(err) {
+		// The same bcrypt as for a known name: an unknown name must not answer faster.
+		a.dummyPasswordCheck(p.String("Password"))
+	}
 	if isNotFound(err) || (err == nil && !passwordMatches(ad.PasswordHash, p.String("Password"))) {
+		a.Logins.Fail(keys...)
 		return nil, dispatcher.Fail(dispatcher.KindAuth, 3, "Invalid login information")
 	}
 	if err != nil {
 		return nil, err
 	}
+	a.Logins.Clear(keys[0])
 	id, err := a.newSession(ctx, sessionAdmin, ad.ID)
 	if err != nil {
 		return nil, err
@@ -264,7 +274,7 @@ func validLanguage(s string) bool {
 // Codes: 1 Username missing, 2 Password missing, 3 wrong login.
 func (a *App) userLogin(ctx context.Context, req *dispatcher.Request) (any, error) {
 	p := req.Params
-	u, err := a.loginUser(ctx, p)
+	u, err := a.loginUser(ctx, p, req.Meta.RemoteIP)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +287,7 @@ func (a *App) userLogin(ctx context.Context, req *dispatcher.Request) (any, erro
 
 // loginUser checks Username + Password (or APIKey) and returns the user; shared by the
 // Octeth and Navixy logins.
-func (a *App) loginUser(ctx context.Context, p dispatcher.Params) (*storage.User, error) {
+func (a *App) loginUser(ctx context.Context, p dispatcher.Params, addr string) (*storage.User, error) {
 	wrong := dispatcher.Fail(dispatcher.KindAuth, 3, "Invalid login information")
 	if key := p.String("APIKey"); key != "" && !p.Has("Username") {
 		k, err := a.DB.UserAPIKeyByHash(ctx, secret.Hash(key))
@@ -299,19 +309,45 @@ func (a *App) loginUser(ctx context.Context, p dispatcher.Params) (*storage.User
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
+	keys := loginKeys("user", p.String("Username"), addr)
+	if err := a.loginThrottled(keys); err != nil {
+		return nil, err
+	}
 	u, err := a.DB.UserByUsername(ctx, p.String("Username"))
 	if isNotFound(err) {
 		// Hash anyway so a missing user and a wrong password take the same time.
-		passwordMatches("$2a$10$CwTycUXWue0Thq9StjUM0uJ8.N1o2dEtdU5Iaf0ibZV5u0Q0ZtVkq", p.String("Password"))
+		a.dummyPasswordCheck(p.String("Password"))
+		a.Logins.Fail(keys...)
 		return nil, wrong
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !passwordMatches(u.PasswordHash, p.String("Password")) {
+		a.Logins.Fail(keys...)
 		return nil, wrong
 	}
+	a.Logins.Clear(keys[0])
 	return enabledLogin(u, nil)
+}
+
+// loginKeys are the throttle's keys of a password login in realm (user, admin): the
+// username, then the client address.
+func loginKeys(realm, username, addr string) []string {
+	return []string{realm + ":user:" + strings.ToLower(username), realm + ":ip:" + addr}
+}
+
+// loginThrottled refuses a login whose username or client address has failed too often
+// (GATEWAY_LOGIN_THROTTLE), before any password is checked: KindRateLimited with code 429 and
+// Retry-After, which each surface renders as its own rate-limit answer.
+func (a *App) loginThrottled(keys []string) error {
+	wait, blocked := a.Logins.Blocked(keys...)
+	if !blocked {
+		return nil
+	}
+	e := dispatcher.Fail(dispatcher.KindRateLimited, 429, "Too many failed logins; try again later")
+	e.RetryAfter = max(wait.Round(time.Second), time.Second)
+	return e
 }
 
 // enabledLogin refuses the login of a disabled account (code 3, saying why: the password

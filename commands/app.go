@@ -7,7 +7,9 @@ package commands
 import (
 	"context"
 	"errors"
+	"gatewayd/internal/throttle"
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -31,6 +33,9 @@ type App struct {
 	NewDKIMKey func() (privPEM []byte, pubB64 string, err error)
 	// BcryptCost is the password hashing cost; tests lower it.
 	BcryptCost int
+	// Logins throttles failed password logins per username and client address
+	// (GATEWAY_LOGIN_THROTTLE); nil when off.
+	Logins *throttle.Failures
 	// Committer group-commits accepted messages.
 	Committer *storage.Committer
 	// Enqueued, when set, is called after a message is committed (wakes delivery workers).
@@ -38,6 +43,9 @@ type App struct {
 
 	// groupLimitCache keeps user groups' limits for the send path (usergroups.go).
 	groupLimitCache groupLimitCache
+	// dummyHash is a bcrypt hash at BcryptCost for logins of unknown names.
+	dummyHash     string
+	dummyHashOnce sync.Once
 	// jobs runs subscriber import and export jobs in the background (subscriberjobs.go).
 	jobs jobRunner
 }
@@ -47,7 +55,12 @@ func NewApp(db *storage.DB, keys *secret.Keyring, cfg *config.Config, log *slog.
 	if log == nil {
 		log = slog.Default()
 	}
+	var logins *throttle.Failures
+	if !cfg.LoginThrottle.Off {
+		logins = throttle.New(cfg.LoginThrottle.N, cfg.LoginThrottle.Per)
+	}
 	return &App{
+		Logins:     logins,
 		DB:         db,
 		Keys:       keys,
 		Cfg:        cfg,
@@ -96,6 +109,13 @@ func Register(r *dispatcher.Registry, a *App) {
 func (a *App) hashPassword(pw string) (string, error) {
 	b, err := bcrypt.GenerateFromPassword([]byte(pw), a.BcryptCost)
 	return string(b), err
+}
+
+// dummyPasswordCheck spends what checking a real password would (bcrypt at BcryptCost), so
+// a login of an unknown name takes as long as a wrong password of a known one.
+func (a *App) dummyPasswordCheck(pw string) {
+	a.dummyHashOnce.Do(func() { a.dummyHash, _ = a.hashPassword("not a password of anyone") })
+	passwordMatches(a.dummyHash, pw)
 }
 
 // passwordMatches compares in constant time (bcrypt does).

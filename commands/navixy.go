@@ -52,7 +52,7 @@ func (a *App) navixyAuth(ctx context.Context, req *dispatcher.Request) (any, err
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
-	u, err := a.loginUser(ctx, dispatcher.NewParams(map[string]any{"Username": p.String("login"), "Password": p.String("password")}))
+	u, err := a.loginUser(ctx, dispatcher.NewParams(map[string]any{"Username": p.String("login"), "Password": p.String("password")}), req.Meta.RemoteIP)
 	if err != nil {
 		var de *dispatcher.Error
 		if errors.As(err, &de) && de.Kind == dispatcher.KindAuth {

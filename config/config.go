@@ -36,6 +36,7 @@ type Config struct {
 	SMTPMaxRcpts        int           // GATEWAY_SMTP_MAX_RECIPIENTS: recipients of one SMTP message
 	SMTPMaxConns        int           // GATEWAY_SMTP_MAX_CONNECTIONS: per client IP and per credential
 	SMTPRateLimit       RateLimit     // GATEWAY_SMTP_RATE_LIMIT: messages per client IP and per credential
+	LoginThrottle       RateLimit     // GATEWAY_LOGIN_THROTTLE: failed password logins per username and per client address
 	DefaultRelay        string        // GATEWAY_DEFAULT_RELAY
 	DNSServer           string        // GATEWAY_DNS_SERVER host:port
 	MXPort              int           // GATEWAY_MX_PORT
@@ -130,6 +131,7 @@ func Defaults() *Config {
 		SMTPMaxRcpts:    100,
 		SMTPMaxConns:    50,
 		SMTPRateLimit:   RateLimit{N: 1000, Per: 60 * time.Second},
+		LoginThrottle:   RateLimit{N: 10, Per: 15 * time.Minute},
 		MXPort:          25,
 		RateLimit:       RateLimit{N: 100, Per: 60 * time.Second},
 		Workers:         max(4, 4*runtime.NumCPU()),
@@ -237,6 +239,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	integer(&c.SMTPMaxRcpts, "GATEWAY_SMTP_MAX_RECIPIENTS", "most recipients of one SMTP message")
 	integer(&c.SMTPMaxConns, "GATEWAY_SMTP_MAX_CONNECTIONS", "concurrent SMTP connections per client IP and per credential")
 	smtpRate := c.SMTPRateLimit.String()
+	loginThrottle := c.LoginThrottle.String()
+	str(&loginThrottle, "GATEWAY_LOGIN_THROTTLE", "failed password logins per username and per client address before refusal: N/duration or off")
 	str(&smtpRate, "GATEWAY_SMTP_RATE_LIMIT", "SMTP messages per client IP and per credential: N/duration or off")
 	str(&c.DefaultRelay, "GATEWAY_DEFAULT_RELAY", "platform default route smtp://user:pass@host:port")
 	str(&c.DNSServer, "GATEWAY_DNS_SERVER", "DNS server host:port for MX and verification lookups (empty: system)")
@@ -285,6 +289,9 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	c.RateLimit = rl
 	if c.SMTPRateLimit, err = ParseRateLimit(smtpRate); err != nil {
 		errs = append(errs, fmt.Errorf("GATEWAY_SMTP_RATE_LIMIT: %w", err))
+	}
+	if c.LoginThrottle, err = ParseRateLimit(loginThrottle); err != nil {
+		errs = append(errs, fmt.Errorf("GATEWAY_LOGIN_THROTTLE: %w", err))
 	}
 	if c.PricePerEmail, err = strconv.ParseFloat(priceStr, 64); err != nil {
 		errs = append(errs, fmt.Errorf("GATEWAY_PRICE_PER_EMAIL: %w", err))

@@ -56,6 +56,7 @@ func Config(t testing.TB) *config.Config {
 	cfg.SMTPAddrs = []string{"127.0.0.1:2525", "127.0.0.1:587"}
 	cfg.RateLimit = config.RateLimit{Off: true}
 	cfg.MetricsToken = MetricsToken
+	cfg.LoginThrottle = config.RateLimit{Off: true} // tests that throttle logins turn it on
 	cfg.RetryMin = time.Second
 	cfg.RetryMax = 4 * time.Second
 	cfg.WebhookRetryMin = time.Second

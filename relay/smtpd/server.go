@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"gatewayd/internal/throttle"
 	"log/slog"
 	"net"
 	"sync"
@@ -156,7 +157,7 @@ type Server struct {
 	credConns *counter
 	ipRate    *dispatcher.Limiter
 	credRate  *dispatcher.Limiter
-	authFails *failures
+	authFails *throttle.Failures
 
 	closing   atomic.Bool
 	mu        sync.Mutex
@@ -170,7 +171,7 @@ func New(backend Backend, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
 		backend: backend, opts: opts, log: opts.Log,
-		ipConns: newCounter(), credConns: newCounter(), authFails: newFailures(opts.AuthWindow),
+		ipConns: newCounter(), credConns: newCounter(), authFails: throttle.New(opts.AuthFailures, opts.AuthWindow),
 		conns: map[*trackedConn]struct{}{},
 	}
 	if !opts.MessageRate.Off && opts.MessageRate.N > 0 {

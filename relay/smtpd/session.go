@@ -116,7 +116,7 @@ func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.L
 // Auth starts a SASL exchange. A client address with too many recent failures is told
 // "421 4.7.0" and disconnected.
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	if s.srv.authFails.count(s.ip.String()) >= s.srv.opts.AuthFailures {
+	if _, blocked := s.srv.authFails.Blocked(s.ip.String()); blocked {
 		s.srv.log.Warn("smtp auth throttled", "ip", s.ip.String())
 		s.closeAfterReply()
 		return nil, errAuthThrottled
@@ -125,7 +125,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
-				s.srv.authFails.add(s.ip.String())
+				s.srv.authFails.Fail(s.ip.String())
 				return smtp.ErrAuthFailed
 			}
 			return s.login(username, password)
@@ -139,10 +139,17 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 func (s *session) login(username, password string) error {
 	ctx, cancel := s.opContext()
 	defer cancel()
+	userKey := "user:" + strings.ToLower(username)
+	if _, blocked := s.srv.authFails.Blocked(userKey); blocked {
+		// Guessing one credential's password from many addresses: refused without a check.
+		s.srv.log.Warn("smtp auth throttled", "ip", s.ip.String(), "username", username)
+		s.srv.authFails.Fail(s.ip.String())
+		return smtp.ErrAuthFailed
+	}
 	sender, err := s.srv.backend.Login(ctx, username, password)
 	if err != nil {
 		if errors.Is(err, ErrAuthFailed) {
-			s.srv.authFails.add(s.ip.String())
+			s.srv.authFails.Fail(s.ip.String(), userKey)
 			s.srv.log.Info("smtp auth failed", "ip", s.ip.String(), "username", username)
 			return smtp.ErrAuthFailed
 		}
@@ -154,6 +161,7 @@ func (s *session) login(username, password string) error {
 		return errCredConns
 	}
 	s.authed, s.credKey = sender, key
+	s.srv.authFails.Clear(userKey)
 	return nil
 }
 
