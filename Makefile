@@ -6,7 +6,7 @@ BIN       := bin/gatewayd
 MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 PKGS      := ./...
 
-.PHONY: all build run test test-sqlite test-mysql test-cluster vet fmt bench soak soak-cluster clean
+.PHONY: all build run test browser test-sqlite test-mysql test-cluster vet fmt bench soak soak-cluster clean
 
 all: build
 
@@ -25,7 +25,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
 
-test: vet test-sqlite test-mysql test-cluster
+test: vet browser test-sqlite test-mysql test-cluster
+
+# The console tests drive a headless chromium; install it when missing.
+browser:
+	scripts/ensure-chromium.sh
 
 test-sqlite:
 	GATEWAY_TEST_DB=sqlite $(GO) test -count=1 -timeout 15m $(PKGS)

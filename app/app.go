@@ -19,6 +19,7 @@ import (
 
 	"gatewayd/commands"
 	"gatewayd/config"
+	"gatewayd/console"
 	"gatewayd/dispatcher"
 	"gatewayd/secret"
 	"gatewayd/storage"
@@ -93,6 +94,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	s.setupEvents()
+	con := console.New(s.Dispatcher, log, cfg.Hostname)
+	s.HTTP.Extra = append(s.HTTP.Extra, con.Routes)
 	return s, nil
 }
 

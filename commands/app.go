@@ -103,6 +103,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerSubscriberTags(r)
 	a.registerSubscriberJobs(r)
 	a.registerListReports(r)
+	a.registerConsole(r)
 }
 
 // hashPassword hashes a password for storage.

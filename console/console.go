@@ -1,0 +1,91 @@
+// Package console is the web console at /console/: server-rendered html/template pages for
+// tenants and the operator, with embedded static assets (no build step, no CDN). It is a
+// top-level package because it is a surface of its own, beside the API surfaces of dispatcher:
+// every page and every action calls a command through the dispatcher, exactly as api.php does,
+// so permissions, isolation, error codes and rate limits are the API's own. It never touches
+// storage.
+package console
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"gatewayd/dispatcher"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Console serves /console/.
+type Console struct {
+	D   *dispatcher.Dispatcher
+	Log *slog.Logger
+	// SMTPHost is shown beside SMTP credentials.
+	SMTPHost string
+	pages    map[string]*template.Template
+}
+
+// New parses the templates; a template that does not parse is a programming error.
+func New(d *dispatcher.Dispatcher, log *slog.Logger, smtpHost string) *Console {
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Console{D: d, Log: log, SMTPHost: smtpHost, pages: map[string]*template.Template{}}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, n := range names {
+		if n == "templates/layout.html" {
+			continue
+		}
+		t := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+		c.pages[n[len("templates/"):len(n)-len(".html")]] = t
+	}
+	return c
+}
+
+// Routes is the console's whole route table. GET pages read; every POST changes something and
+// carries the CSRF token. "tenant" pages need a user session, "operator" pages an admin one.
+func (c *Console) Routes(e *echo.Echo) {
+	static, _ := fs.Sub(staticFS, "static")
+	e.GET("/console/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))), c.headers)
+	e.GET("/console", func(ec echo.Context) error { return ec.Redirect(http.StatusFound, "/console/") })
+
+	g := e.Group("/console", c.headers)
+	g.GET("/login", c.loginPage)
+	g.POST("/login", c.login)
+	g.POST("/logout", c.any(c.logout))
+
+	// Tenant.
+	g.GET("/", c.tenant(c.dashboard))
+	g.GET("/domains", c.tenant(c.domains))
+	g.POST("/domains", c.tenant(c.addDomain))
+	g.GET("/domains/:id", c.tenant(c.domain))
+	g.POST("/domains/:id/verify", c.tenant(c.verifyDomain))
+	g.POST("/domains/:id/options", c.tenant(c.domainOptions))
+	g.POST("/domains/:id/delete", c.tenant(c.deleteDomain))
+	g.POST("/domains/:id/keys", c.tenant(c.addKey))
+	g.POST("/domains/:id/keys/:key/delete", c.tenant(c.deleteKey))
+	g.POST("/domains/:id/smtp", c.tenant(c.addSMTP))
+	g.POST("/domains/:id/smtp/:smtp/delete", c.tenant(c.deleteSMTP))
+	g.GET("/send", c.tenant(c.sendPage))
+	g.POST("/send", c.tenant(c.send))
+	g.GET("/messages", c.tenant(c.messages))
+	g.GET("/messages/:domain/:message", c.tenant(c.message))
+
+	// Operator.
+	g.GET("/admin", c.operator(c.adminHome))
+	g.GET("/admin/domains", c.operator(c.adminDomains))
+	g.POST("/admin/domains/approve", c.operator(c.adminApprove))
+	g.GET("/admin/users", c.operator(c.adminUsers))
+	g.POST("/admin/users", c.operator(c.adminCreateUser))
+}
