@@ -111,8 +111,8 @@ func TestConsoleRoutes(t *testing.T) {
 	}
 	for _, p := range []string{"/console/", "/console/domains", "/console/domains/" + id, "/console/messages", "/console/send",
 		"/console/messages?q=x&event=bounced&from=2026-01-01", "/console/static/console.css", "/console/static/console.js"} {
-		if code, _, _ := tenant.get(p); code != 200 {
-			t.Fatalf("tenant %s: %d", p, code)
+		if code, body, _ := tenant.get(p); code != 200 {
+			t.Fatalf("tenant %s: %d %s", p, code, body)
 		}
 	}
 	// Posts without the token, or from another origin, change nothing.

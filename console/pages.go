@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,20 +109,25 @@ func (c *Console) dashboard(ec echo.Context, s *session) error {
 		values[i] = make([]int64, len(days))
 	}
 	for _, d := range domains {
-		var res struct {
-			Series []struct {
-				Date string
-				counts
-			}
-		}
+		// Series: the days with activity keyed by date (5.9.4), or one row per day.
+		var res struct{ Series json.RawMessage }
 		if e := c.call(ec, s.creds(), "emailgateway.dailyseries", map[string]any{"DomainID": d.DomainID,
 			"StartDate": days[0], "EndDate": days[len(days)-1]}, &res); e != nil {
 			return c.failed(ec, s, e)
 		}
-		for i, row := range res.Series {
-			if i >= len(days) {
-				break
+		byDay := map[string]counts{}
+		if json.Unmarshal(res.Series, &byDay) != nil {
+			var rows []struct {
+				Date string
+				counts
 			}
+			json.Unmarshal(res.Series, &rows)
+			for _, r := range rows {
+				byDay[r.Date] = r.counts
+			}
+		}
+		for i, day := range days {
+			row := byDay[day]
 			for j, v := range []int64{row.Sent, row.Delivered, row.Bounced, row.Opened, row.Clicked} {
 				values[j][i] += v
 			}
