@@ -1,25 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // clusterRun is `loadgen cluster`: several gatewayd nodes (one per -db) sharing one database
@@ -28,14 +21,8 @@ import (
 // would), a database node stopped and started, a node restarted gracefully.
 type clusterRun struct {
 	nodes []*soak
-	sink  *Sink
-	key   string
-	from  string
-
-	ackMu sync.Mutex
-	acked map[string]string
-	tried atomic.Int64
-	next  atomic.Int64 // round robin over the nodes
+	*clients
+	next atomic.Int64 // round robin over the nodes
 }
 
 // ClusterResult is the summary line `loadgen cluster` prints last, as JSON.
@@ -90,7 +77,7 @@ func cmdCluster(args []string) error {
 		return err
 	}
 	defer sink.Close()
-	c := &clusterRun{sink: sink, acked: map[string]string{}}
+	c := &clusterRun{}
 	for i, db := range dbs {
 		dir := filepath.Join(*work, fmt.Sprintf("node%d", i+1))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -118,7 +105,8 @@ func cmdCluster(args []string) error {
 	if err := c.nodes[0].setup(); err != nil {
 		return err
 	}
-	c.key, c.from = c.nodes[0].senderKey, "app@"+c.nodes[0].domain
+	c.clients = newClients("cl", "app@"+c.nodes[0].domain, c.nodes[0].senderKey, sink, c.roundRobin)
+	c.rotate = 20 // a connection moves to the next node now and then, as through a load balancer
 	fmt.Printf("cluster: %d gatewayd nodes, sink %s, %s of load\n", len(c.nodes), sink.Addr, *dur)
 	for i, n := range c.nodes {
 		fmt.Printf("cluster: node%d http %s smtp %s on %s\n", i+1, n.httpAddr, n.smtpAddr, redact(n.db))
@@ -176,15 +164,7 @@ func cmdCluster(args []string) error {
 	st := sink.Stats()
 	res := ClusterResult{Label: *label, Nodes: len(c.nodes), Seconds: load.Seconds(), Tried: c.tried.Load(),
 		Delivered: st.Unique, Duplicates: st.Duplicates, Lost: len(lost)}
-	c.ackMu.Lock()
-	for _, v := range c.acked {
-		if v == "http" {
-			res.HTTP++
-		} else {
-			res.SMTP++
-		}
-	}
-	c.ackMu.Unlock()
+	res.HTTP, res.SMTP = c.counts()
 	res.Acknowledged = res.HTTP + res.SMTP
 	res.AckRate = float64(res.Acknowledged) / load.Seconds()
 	res.DeliverRate = float64(st.Unique) / lastArrival.Sub(t0).Seconds()
@@ -207,8 +187,8 @@ func cmdCluster(args []string) error {
 	return stopErr
 }
 
-// pick is the node the next request goes to (round robin), skipping nodes not running.
-func (c *clusterRun) pick() *soak {
+// roundRobin is the node the next request goes to, skipping nodes not running.
+func (c *clusterRun) roundRobin() *soak {
 	for range c.nodes {
 		n := c.nodes[int(c.next.Add(1))%len(c.nodes)]
 		n.mu.Lock()
@@ -219,82 +199,6 @@ func (c *clusterRun) pick() *soak {
 		}
 	}
 	return c.nodes[0]
-}
-
-func (c *clusterRun) ack(addr, surface string) {
-	c.ackMu.Lock()
-	c.acked[strings.ToLower(addr)] = surface
-	c.ackMu.Unlock()
-}
-
-// httpSender: one-recipient sends to /api/v1/email, each to the next node; a 200 with a
-// MessageID is an acknowledgement. A failed request is not retried (the next send is a new
-// message), so nothing unacknowledged is counted.
-func (c *clusterRun) httpSender(tokens <-chan struct{}, seq *atomic.Int64) {
-	client := &http.Client{Timeout: 15 * time.Second}
-	for range tokens {
-		to := fmt.Sprintf("cl-h%d@dest.test", seq.Add(1))
-		c.tried.Add(1)
-		body, _ := json.Marshal(map[string]any{
-			"Subject": "cluster " + to, "ContentType": "plain", "PlainContent": "cluster soak message\n",
-			"From": map[string]any{"email": c.from}, "To": []any{map[string]any{"email": to}},
-		})
-		req, _ := http.NewRequest("POST", "http://"+c.pick().httpAddr+"/api/v1/email", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+c.key)
-		req.Header.Set("Content-Type", "application/json")
-		r, err := client.Do(req)
-		if err != nil {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		var ok struct{ MessageID string }
-		json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&ok)
-		r.Body.Close()
-		if r.StatusCode == 200 && ok.MessageID != "" {
-			c.ack(to, "http")
-		}
-	}
-}
-
-// smtpSender: one-recipient messages over SMTP, a connection to one node reused for a few
-// messages and then moved to the next node.
-func (c *clusterRun) smtpSender(tokens <-chan struct{}, seq *atomic.Int64) {
-	var cl *smtp.Client
-	sent := 0
-	defer func() {
-		if cl != nil {
-			cl.Close()
-		}
-	}()
-	for range tokens {
-		to := fmt.Sprintf("cl-s%d@dest.test", seq.Add(1))
-		c.tried.Add(1)
-		if cl != nil && sent >= 20 {
-			cl.Quit()
-			cl, sent = nil, 0
-		}
-		if cl == nil {
-			conn, err := net.DialTimeout("tcp", c.pick().smtpAddr, 5*time.Second)
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			cl = smtp.NewClient(conn)
-			cl.CommandTimeout, cl.SubmissionTimeout = 15*time.Second, 15*time.Second
-			if err := cl.Hello("client.cluster.test"); err != nil {
-				cl.Close()
-				cl = nil
-				continue
-			}
-		}
-		if err := sendOne(cl, c.from, to); err != nil {
-			cl.Close()
-			cl = nil
-			continue
-		}
-		sent++
-		c.ack(to, "smtp")
-	}
 }
 
 func (c *clusterRun) faults(ctx context.Context, t0 time.Time, dur time.Duration, nodeFaults bool, dbStop, dbStart string, dbDown time.Duration) error {
@@ -365,33 +269,4 @@ func (c *clusterRun) faults(ctx context.Context, t0 time.Time, dur time.Duration
 	<-ctx.Done()
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// waitDelivered waits until every acknowledged address has arrived, and returns those that
-// did not within d, and when the last of the others arrived (as near as the polling tells).
-func (c *clusterRun) waitDelivered(d time.Duration) ([]string, time.Time) {
-	deadline := time.Now().Add(d)
-	last := time.Now()
-	prev := -1
-	for {
-		var lost []string
-		c.ackMu.Lock()
-		for a := range c.acked {
-			if c.sink.Seen(a) == 0 {
-				lost = append(lost, a)
-			}
-		}
-		total := len(c.acked)
-		c.ackMu.Unlock()
-		if u := c.sink.Stats().Unique; u != prev {
-			prev, last = u, time.Now()
-		}
-		if len(lost) == 0 || time.Now().After(deadline) {
-			return lost, last
-		}
-		if len(lost) > 0 && time.Since(last) > 2*time.Second {
-			fmt.Printf("cluster: waiting for %d of %d acknowledged messages\n", len(lost), total)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -41,10 +40,6 @@ type soak struct {
 	exited   chan struct{}
 	restarts int
 	kills    int
-
-	ackMu sync.Mutex
-	acked map[string]string // recipient address -> surface (http, smtp)
-	tried atomic.Int64
 
 	senderKey string
 	domain    string
@@ -109,6 +104,7 @@ func cmdSoak(args []string) error {
 	if err := s.setup(); err != nil {
 		return err
 	}
+	cl := newClients("soak", "app@"+s.domain, s.senderKey, sink, func() *soak { return s })
 	fmt.Printf("soak: gatewayd on %s (http %s, smtp %s), sink %s, %s of load\n", redact(*db), s.httpAddr, s.smtpAddr, sink.Addr, *dur)
 
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
@@ -135,11 +131,11 @@ func cmdSoak(args []string) error {
 	var seq atomic.Int64
 	for i := 0; i < *httpClients; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.httpSender(tokens, &seq) }()
+		go func() { defer wg.Done(); cl.httpSender(tokens, &seq) }()
 	}
 	for i := 0; i < *smtpClients; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.smtpSender(tokens, &seq) }()
+		go func() { defer wg.Done(); cl.smtpSender(tokens, &seq) }()
 	}
 	faultErr := s.faults(ctx, *dur, *killMin, *killMax, *refuse, *dbStop, *dbStart, *dbDown)
 	wg.Wait()
@@ -150,21 +146,12 @@ func cmdSoak(args []string) error {
 	if err := s.ensureUp(); err != nil {
 		return err
 	}
-	lost := s.waitDelivered(*drain)
+	lost, _ := cl.waitDelivered(*drain)
 	st := sink.Stats()
-	s.ackMu.Lock()
-	var ah, as int
-	for _, v := range s.acked {
-		if v == "http" {
-			ah++
-		} else {
-			as++
-		}
-	}
-	unacked := st.Unique - (len(s.acked) - len(lost))
-	s.ackMu.Unlock()
+	ah, as := cl.counts()
+	unacked := st.Unique - (ah + as - len(lost))
 	fmt.Printf("soak: %d sends tried, %d acknowledged (%d HTTP 200, %d SMTP 250); %d SIGKILLs, %d restarts\n",
-		s.tried.Load(), ah+as, ah, as, s.kills, s.restarts)
+		cl.tried.Load(), ah+as, ah, as, s.kills, s.restarts)
 	fmt.Printf("soak: sink got %d distinct messages, %d duplicates (at-least-once redeliveries), %d that no client saw acknowledged; lost: %d\n",
 		st.Unique, st.Duplicates, max(unacked, 0), len(lost))
 	stopErr := s.stop()
@@ -188,7 +175,7 @@ func newSoakNode(bin, db, work, sinkAddr string, lease time.Duration, hostname s
 	if err != nil {
 		return nil, err
 	}
-	s := &soak{bin: bin, db: db, work: work, adminKey: "soak-admin-key", log: logf, acked: map[string]string{}}
+	s := &soak{bin: bin, db: db, work: work, adminKey: "soak-admin-key", log: logf}
 	s.httpAddr, s.smtpAddr = freeLoopback(), freeLoopback()
 	s.env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + work,
@@ -362,75 +349,6 @@ func (s *soak) setup() error {
 	return err
 }
 
-func (s *soak) ack(addr, surface string) {
-	s.ackMu.Lock()
-	s.acked[strings.ToLower(addr)] = surface
-	s.ackMu.Unlock()
-}
-
-// httpSender posts one-recipient sends to /api/v1/email; a 200 with a MessageID is an
-// acknowledgement. Errors (the server is down) are retried with a new message.
-func (s *soak) httpSender(tokens <-chan struct{}, seq *atomic.Int64) {
-	client := &http.Client{Timeout: 15 * time.Second}
-	for range tokens {
-		to := fmt.Sprintf("soak-h%d@dest.test", seq.Add(1))
-		s.tried.Add(1)
-		body, _ := json.Marshal(map[string]any{
-			"Subject": "soak " + to, "ContentType": "plain", "PlainContent": "soak test message\n",
-			"From": map[string]any{"email": "app@" + s.domain}, "To": []any{map[string]any{"email": to}},
-		})
-		req, _ := http.NewRequest("POST", "http://"+s.httpAddr+"/api/v1/email", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+s.senderKey)
-		req.Header.Set("Content-Type", "application/json")
-		r, err := client.Do(req)
-		if err != nil {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		var ok struct{ MessageID string }
-		json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&ok)
-		r.Body.Close()
-		if r.StatusCode == 200 && ok.MessageID != "" {
-			s.ack(to, "http")
-		}
-	}
-}
-
-// smtpSender submits one-recipient messages over SMTP (relaying from 127.0.0.1 without
-// AUTH), reusing its connection; the 250 after DATA is the acknowledgement.
-func (s *soak) smtpSender(tokens <-chan struct{}, seq *atomic.Int64) {
-	var c *smtp.Client
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	for range tokens {
-		to := fmt.Sprintf("soak-s%d@dest.test", seq.Add(1))
-		s.tried.Add(1)
-		if c == nil {
-			conn, err := net.DialTimeout("tcp", s.smtpAddr, 5*time.Second)
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			c = smtp.NewClient(conn)
-			c.CommandTimeout, c.SubmissionTimeout = 15*time.Second, 15*time.Second
-			if err := c.Hello("client.soak.test"); err != nil {
-				c.Close()
-				c = nil
-				continue
-			}
-		}
-		if err := sendOne(c, "app@"+s.domain, to); err != nil {
-			c.Close()
-			c = nil
-			continue
-		}
-		s.ack(to, "smtp")
-	}
-}
-
 func sendOne(c *smtp.Client, from, to string) error {
 	if err := c.Mail(from, nil); err != nil {
 		return err
@@ -513,26 +431,4 @@ func randDur(lo, hi time.Duration) time.Duration {
 		return lo
 	}
 	return lo + time.Duration(rand.Int64N(int64(hi-lo)))
-}
-
-// waitDelivered waits until every acknowledged address has arrived at the sink, and returns
-// those that did not within d.
-func (s *soak) waitDelivered(d time.Duration) []string {
-	deadline := time.Now().Add(d)
-	for {
-		var lost []string
-		s.ackMu.Lock()
-		for a := range s.acked {
-			if s.sink.Seen(a) == 0 {
-				lost = append(lost, a)
-			}
-		}
-		total := len(s.acked)
-		s.ackMu.Unlock()
-		if len(lost) == 0 || time.Now().After(deadline) {
-			return lost
-		}
-		fmt.Printf("soak: waiting for %d of %d acknowledged messages\n", len(lost), total)
-		time.Sleep(5 * time.Second)
-	}
 }
