@@ -1,15 +1,11 @@
 package app_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"gatewayd/app"
 	"gatewayd/app/apptest"
 	"gatewayd/config"
 	"gatewayd/internal/testkit"
@@ -47,16 +43,7 @@ func TestMetricsListener(t *testing.T) {
 	cfg.MetricsAddr = testkit.FreeAddr(t)
 	cfg.MetricsToken = ""
 	cfg.SMTPAddrs, cfg.SMTPTLSAddrs = nil, nil
-	s, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(s *app.Server) {
-		s.App.NewDKIMKey = apptest.DKIMKey
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := runServer(t, cfg)
 	get := func(url string) (int, string) {
 		res, err := http.Get(url)
 		if err != nil {
@@ -80,13 +67,5 @@ func TestMetricsListener(t *testing.T) {
 	if code, body = get("http://" + cfg.HTTPAddr + "/metrics"); code != http.StatusNotFound {
 		t.Fatalf("main port /metrics: %d %.200s", code, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/smtp"
@@ -277,18 +278,10 @@ func TestRunServesSMTP(t *testing.T) {
 	cfg.HTTPAddr = testkit.FreeAddr(t)
 	cfg.SMTPAddrs = []string{testkit.FreeAddr(t)}
 	cfg.SMTPTLSAddrs = nil
-	s, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(discard{}, nil)), func(s *app.Server) {
-		s.App.NewDKIMKey = apptest.DKIMKey
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := runServer(t, cfg)
 	var conn net.Conn
 	if err := waitFor(func() bool {
+		var err error
 		conn, err = net.Dial("tcp", cfg.SMTPAddrs[0])
 		return err == nil
 	}); err != nil {
@@ -299,24 +292,47 @@ func TestRunServesSMTP(t *testing.T) {
 	if banner != "220 mx.gateway.test ESMTP Service Ready\r\n" {
 		t.Errorf("banner %q", banner)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 	if c, err := net.DialTimeout("tcp", cfg.SMTPAddrs[0], time.Second); err == nil {
 		c.Close()
 		t.Error("SMTP listener still open after Run returned")
 	}
 }
 
-type discard struct{}
-
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
+// runServer runs the whole server (app.Server.Run) on cfg in the background; stop cancels it
+// and waits for Run to return, failing the test if Run fails or does not return.
+func runServer(t *testing.T, cfg *config.Config) (stop func()) {
+	t.Helper()
+	s, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(s *app.Server) {
+		s.App.NewDKIMKey = apptest.DKIMKey
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
 
 // TestRelayRefusesRepeatedFrom is finding 4 of the hardening issue: a message with a From in
 // the credential's domain and a second From elsewhere is refused over SMTP (550 5.6.0 at the
