@@ -89,10 +89,13 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		if have[m.version] {
 			continue
 		}
-		if err := db.apply(ctx, m); err != nil {
+		ran, err := db.apply(ctx, m)
+		if err != nil {
 			return applied, err
 		}
-		applied = append(applied, m.name)
+		if ran {
+			applied = append(applied, m.name)
+		}
 	}
 	return applied, nil
 }
@@ -158,10 +161,21 @@ func lockOwner() string {
 	return fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 }
 
-func (db *DB) apply(ctx context.Context, m migration) error {
+// apply runs m unless another process recorded it first, and reports whether it ran. The
+// check is inside m's transaction: on SQLite that transaction holds the write lock, so two
+// processes migrating one file at once apply each migration once; on MySQL the migration lock
+// row has serialised them already.
+func (db *DB) apply(ctx context.Context, m migration) (ran bool, err error) {
 	// MySQL commits DDL implicitly, so a migration there is only as atomic as its statements;
 	// each file is written to be re-runnable up to its first failure.
-	return db.Tx(ctx, func(tx *sqlxTx) error {
+	err = db.Tx(ctx, func(tx *sqlxTx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version); err != nil {
+			return err
+		}
+		if ran = n == 0; !ran {
+			return nil
+		}
 		for _, stmt := range splitStatements(m.sql) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %s: %w\n%s", m.name, err, stmt)
@@ -170,6 +184,7 @@ func (db *DB) apply(ctx context.Context, m migration) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name, now())
 		return err
 	})
+	return ran, err
 }
 
 func splitStatements(s string) []string {

@@ -33,6 +33,28 @@ func DSN(t testing.TB) string {
 	if !strings.HasPrefix(base, "mysql://") {
 		t.Fatalf("%s=%q: want sqlite or mysql://user:pass@host:port/", Env, base)
 	}
+	return mysqlDatabase(t, base)
+}
+
+// MySQLDSN returns a fresh MySQL/MariaDB database whatever the dialect under test, for tests
+// of what only MySQL has (host lists): on GATEWAY_TEST_DB's server when that is MySQL, else on
+// MYSQL_DSN or mysql://root@127.0.0.1:3306/ (make test has started it).
+func MySQLDSN(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(Env)
+	if !strings.HasPrefix(base, "mysql://") {
+		base = os.Getenv("MYSQL_DSN")
+	}
+	if base == "" {
+		base = "mysql://root@127.0.0.1:3306/"
+	}
+	return mysqlDatabase(t, base)
+}
+
+// mysqlDatabase creates a throwaway database on the server base names, dropped when the test
+// ends, and returns its DSN.
+func mysqlDatabase(t testing.TB, base string) string {
+	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "gwtest_" + hex.EncodeToString(b)
