@@ -1,12 +1,13 @@
 # gatewayd: `make run` serves on the embedded SQLite default; `make test` runs the whole suite
-# on SQLite and on MariaDB/MySQL (started and given a throwaway database by scripts/test-mysql.sh).
+# on SQLite and on MariaDB/MySQL, after scripts/ensure-test-deps.sh has installed or started what
+# the tests need (MariaDB, the Galera provider, chromium); a missing piece fails, never skips.
 
 GO        ?= go
 BIN       := bin/gatewayd
 MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 PKGS      := ./...
 
-.PHONY: all build run test browser test-sqlite test-mysql test-cluster vet fmt bench soak soak-cluster clean
+.PHONY: all build run test test-deps test-sqlite test-mysql test-cluster vet fmt bench soak soak-cluster clean
 
 all: build
 
@@ -25,11 +26,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
 
-test: vet browser test-sqlite test-mysql test-cluster
+test: vet test-deps test-sqlite test-mysql
 
-# The console tests drive a headless chromium; install it when missing.
-browser:
-	scripts/ensure-chromium.sh
+test-deps:
+	scripts/ensure-test-deps.sh
 
 test-sqlite:
 	GATEWAY_TEST_DB=sqlite $(GO) test -count=1 -timeout 15m $(PKGS)
@@ -38,11 +38,11 @@ test-sqlite:
 test-mysql:
 	MYSQL_DSN=$(MYSQL_DSN) scripts/test-mysql.sh
 
-# TestGaleraCluster on a private three-node Galera cluster (scripts/cluster.sh; about 2-3
-# minutes). Installs galera-4 and rsync on Debian when run as root; without Galera it says so
-# and skips, except with CI=true, where it fails.
+# TestGaleraCluster alone (make test runs it with the rest): a private three-node Galera
+# cluster (scripts/cluster.sh), about 1-3 minutes.
 test-cluster:
-	scripts/test-cluster.sh
+	scripts/ensure-test-deps.sh mariadb galera
+	GATEWAY_TEST_DB=sqlite $(GO) test -count=1 -timeout 10m -run '^TestGaleraCluster$$' -v ./app/
 
 bench:
 	scripts/bench.sh
