@@ -74,17 +74,8 @@ func (a *App) registerAccounts(r *dispatcher.Registry) {
 	})
 	r.Register(&dispatcher.Command{
 		Name: "usergroup.create", Auth: dispatcher.AuthAdmin,
-		Params: []dispatcher.Param{
-			{Name: "GroupName", Required: true, Code: 1, Message: "Missing GroupName parameter"},
-			{Name: "SubscriberAreaLogoutURL", Required: true, Code: 2, Message: "Missing SubscriberAreaLogoutURL parameter"},
-			{Name: "LimitSubscribers", Type: dispatcher.Int, Required: true, Code: 5, Message: "Missing LimitSubscribers parameter"},
-			{Name: "LimitLists", Type: dispatcher.Int, Required: true, Code: 6, Message: "Missing LimitLists parameter"},
-			{Name: "LimitCampaignSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 7, Message: "Missing LimitCampaignSendPerPeriod parameter"},
-			{Name: "RelThemeID", Type: dispatcher.Int, Required: true, Code: 8, Message: "Missing RelThemeID parameter"},
-			{Name: "ForceUnsubscriptionLink", Required: true, Code: 17, Message: "Missing ForceUnsubscriptionLink parameter"},
-			{Name: "ForceRejectOptLink", Required: true, Code: 18, Message: "Missing ForceRejectOptLink parameter"},
-			{Name: "LimitEmailSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 20, Message: "Missing LimitEmailSendPerPeriod parameter"},
-		},
+		Params: append(groupRequired[:len(groupRequired):len(groupRequired)],
+			dispatcher.Param{Name: "LimitEmailSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 20, Message: "Missing LimitEmailSendPerPeriod parameter"}),
 		Handler: a.userGroupCreate,
 	})
 	r.Register(&dispatcher.Command{

@@ -20,20 +20,25 @@ import (
 // is kept in the group's settings object and answered back. What gatewayd does with each
 // field (and what it only keeps) is in docs/api.md.
 
+// groupRequired are the fields users.md requires on usergroup.create and usergroup.update,
+// with their codes.
+var groupRequired = []dispatcher.Param{
+	{Name: "GroupName", Required: true, Code: 1, Message: "Missing GroupName parameter"},
+	{Name: "SubscriberAreaLogoutURL", Required: true, Code: 2, Message: "Missing SubscriberAreaLogoutURL parameter"},
+	{Name: "LimitSubscribers", Type: dispatcher.Int, Required: true, Code: 5, Message: "Missing LimitSubscribers parameter"},
+	{Name: "LimitLists", Type: dispatcher.Int, Required: true, Code: 6, Message: "Missing LimitLists parameter"},
+	{Name: "LimitCampaignSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 7, Message: "Missing LimitCampaignSendPerPeriod parameter"},
+	{Name: "RelThemeID", Type: dispatcher.Int, Required: true, Code: 8, Message: "Missing RelThemeID parameter"},
+	{Name: "ForceUnsubscriptionLink", Required: true, Code: 17, Message: "Missing ForceUnsubscriptionLink parameter"},
+	{Name: "ForceRejectOptLink", Required: true, Code: 18, Message: "Missing ForceRejectOptLink parameter"},
+}
+
 func (a *App) registerUserGroups(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "usergroup.update", Auth: dispatcher.AuthAdmin,
-		Params: []dispatcher.Param{
-			{Name: "UserGroupID", Type: dispatcher.Int, Required: true, Code: 20, Message: "Missing UserGroupID parameter"},
-			{Name: "GroupName", Required: true, Code: 1, Message: "Missing GroupName parameter"},
-			{Name: "SubscriberAreaLogoutURL", Required: true, Code: 2, Message: "Missing SubscriberAreaLogoutURL parameter"},
-			{Name: "LimitSubscribers", Type: dispatcher.Int, Required: true, Code: 5, Message: "Missing LimitSubscribers parameter"},
-			{Name: "LimitLists", Type: dispatcher.Int, Required: true, Code: 6, Message: "Missing LimitLists parameter"},
-			{Name: "LimitCampaignSendPerPeriod", Type: dispatcher.Int, Required: true, Code: 7, Message: "Missing LimitCampaignSendPerPeriod parameter"},
-			{Name: "RelThemeID", Type: dispatcher.Int, Required: true, Code: 8, Message: "Missing RelThemeID parameter"},
-			{Name: "ForceUnsubscriptionLink", Required: true, Code: 17, Message: "Missing ForceUnsubscriptionLink parameter"},
-			{Name: "ForceRejectOptLink", Required: true, Code: 18, Message: "Missing ForceRejectOptLink parameter"},
-		},
+		Params: append([]dispatcher.Param{
+			{Name: "UserGroupID", Type: dispatcher.Int, Required: true, Code: 20, Message: "Missing UserGroupID parameter"}},
+			groupRequired...),
 		Handler: a.userGroupUpdate,
 	})
 	r.Register(&dispatcher.Command{
