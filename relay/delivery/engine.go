@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -343,19 +344,34 @@ func (e *Engine) recorder() {
 	}
 }
 
+// flush records a batch of outcomes. Giving up makes every row of the batch certain to be
+// sent again when its lease runs out, so a retryable failure (a deadlock, a Galera
+// certification conflict with another node, a node leaving the cluster) is retried until the
+// earliest lease of the batch is about to expire; any other failure, or any failure while
+// the engine stops, three times.
 func (e *Engine) flush(batch []storage.Outcome) {
 	var applied []bool
 	var err error
 	t0 := time.Now()
 	defer func() { e.Log.Debug("delivery: recorded", "outcomes", len(batch), "took", time.Since(t0)) }()
-	for try := 0; try < 3; try++ {
+	deadline := int64(math.MaxInt64)
+	for _, o := range batch {
+		deadline = min(deadline, o.Recipient.LeaseExpiresAt-leaseMargin(e.cfg.Lease))
+	}
+	pause := 100 * time.Millisecond
+	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		applied, err = e.DB.RecordOutcomes(ctx, batch)
 		cancel()
-		if err == nil {
+		if err == nil || (try >= 3 && (!storage.IsRetryable(err) || e.stopping())) {
 			break
 		}
-		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+		wait := pause/2 + rand.N(pause) // apart from the other nodes that collided with this one
+		if time.Now().Add(wait).Unix() >= deadline {
+			break
+		}
+		time.Sleep(wait)
+		pause = min(2*pause, 2*time.Second)
 	}
 	if err != nil {
 		// The rows stay leased; when the lease runs out they are tried again.
