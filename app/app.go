@@ -95,6 +95,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	s.setupEvents()
 	con := console.New(s.Dispatcher, log, cfg.Hostname)
+	con.SMTPPorts = cfg.SMTPPorts()
 	s.HTTP.Extra = append(s.HTTP.Extra, con.Routes)
 	return s, nil
 }

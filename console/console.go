@@ -30,7 +30,9 @@ type Console struct {
 	Log *slog.Logger
 	// SMTPHost is shown beside SMTP credentials.
 	SMTPHost string
-	pages    map[string]*template.Template
+	// SMTPPorts are the submission ports shown beside SMTP credentials.
+	SMTPPorts []int
+	pages     map[string]*template.Template
 }
 
 // New parses the templates; a template that does not parse is a programming error.
@@ -75,8 +77,10 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/domains/:id/delete", c.tenant(c.deleteDomain))
 	g.POST("/domains/:id/keys", c.tenant(c.addKey))
 	g.POST("/domains/:id/keys/:key/delete", c.tenant(c.deleteKey))
+	g.POST("/domains/:id/keys/:key/rotate", c.tenant(c.rotateKey))
 	g.POST("/domains/:id/smtp", c.tenant(c.addSMTP))
 	g.POST("/domains/:id/smtp/:smtp/delete", c.tenant(c.deleteSMTP))
+	g.POST("/domains/:id/smtp/:smtp/rotate", c.tenant(c.rotateSMTP))
 	g.GET("/send", c.tenant(c.sendPage))
 	g.POST("/send", c.tenant(c.send))
 	g.GET("/messages", c.tenant(c.messages))

@@ -204,7 +204,9 @@ type domainPage struct {
 	NewKey      string
 	NewSMTPUser string
 	NewSMTPPass string
+	Rotated     bool
 	SMTPHost    string
+	SMTPPorts   []int
 	Verified    bool
 }
 
@@ -233,7 +235,7 @@ func (c *Console) loadDomain(ec echo.Context, s *session) (*domainPage, *dispatc
 	}{&p.SMTPs}); e != nil {
 		return nil, e
 	}
-	p.SMTPHost = c.SMTPHost
+	p.SMTPHost, p.SMTPPorts = c.SMTPHost, c.SMTPPorts
 	return &p, nil
 }
 

@@ -41,10 +41,11 @@ galera() {
 }
 
 chromium() {
-  if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && root_apt; then
+  # type -P: this function is itself named chromium, so command -v would always find it.
+  if ! type -P chromium >/dev/null 2>&1 && ! type -P chromium-browser >/dev/null 2>&1 && root_apt; then
     apt_install chromium
   fi
-  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  type -P chromium >/dev/null 2>&1 || type -P chromium-browser >/dev/null 2>&1 \
     || fail "the console's browser tests need chromium (apt-get install -y chromium)"
 }
 

@@ -1,0 +1,58 @@
+package console_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"gatewayd/app/apptest"
+)
+
+// TestBrowserTenantPages walks a tenant through the credential, webhook, suppression,
+// gateway, list and template pages in a real browser, with a screenshot of each, and checks
+// that each fits a 360 px wide screen.
+func TestBrowserTenantPages(t *testing.T) {
+	ctx := browser(t)
+	env := apptest.Start(t, nil)
+	u := env.CreateUser("alice")
+	domain := "a-tenant-with-a-very-long-sender-domain-name-for-the-layout.example"
+	d := env.AddDomain(u, domain)
+	env.EnableDomain(d)
+	dir := shots(t)
+	t.Logf("screenshots in %s", dir)
+	b := &tab{t: t, ctx: ctx, dir: dir, base: env.URL}
+	b.open("/console/login")
+	b.fill("#t-user", u.Username)
+	b.fill("#t-pass", u.Password)
+	b.submit("#tenant-login button")
+	b.contains("h1", "Dashboard")
+
+	// Keys: create, rotate (the new key shown once, with a copy button).
+	page := fmt.Sprintf("/console/domains/%d", d)
+	b.open(page)
+	b.fill("#key-desc", "backend")
+	b.submit("#create-key")
+	first := b.text("#new-key")
+	b.submit("#keys button.rotate-key")
+	b.contains(".secret", "the old one no longer works")
+	if second := b.text("#new-key"); second == first || !strings.HasPrefix(second, "eg_live_") {
+		t.Fatalf("rotated key %q (was %q)", second, first)
+	}
+	b.do(chromedp.WaitVisible(chromedp.CSS(`.secret button.copy[data-copy="new-key"]`)))
+	b.contains("#smtp-server", "mx.gateway.test")
+	b.shot("tenant-key-rotated")
+
+	pages := []string{page}
+	// 360 px wide: nothing is wider than the screen.
+	b.do(chromedp.EmulateViewport(360, 740))
+	for _, p := range pages {
+		b.open(p)
+		w, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		if w > 360 {
+			b.fail("%s is %d px wide at 360 px", p, w)
+		}
+		b.shot("tenant-360" + strings.NewReplacer("/console", "", "/", "-").Replace(p))
+	}
+}
