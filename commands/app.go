@@ -89,6 +89,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerQueue(r)
 	a.registerEvents(r)
 	a.registerStats(r)
+	a.registerRecipientDomains(r)
 	a.registerSMTPRelay(r)
 	a.registerAPIKeys(r)
 	a.registerSMTP(r)

@@ -105,6 +105,24 @@ func init() {
 		}
 		return nil
 	}
+	// @rcpt MSGVAR RCPT STATE AT sets the state of recipient number RCPT of a @message, as if
+	// it had changed at AT (updated_at): delivered 3 s after acceptance, bounced ...
+	Directives["rcpt"] = func(e *Env, args []string, vars map[string]string) error {
+		if len(args) != 4 {
+			return fmt.Errorf("@rcpt MSGVAR RCPT STATE AT")
+		}
+		ctx := context.Background()
+		i, err := strconv.Atoi(args[1])
+		id, ok := vars[args[0]+"_r"+args[1]]
+		if err != nil || i < 0 || !ok {
+			return fmt.Errorf("@rcpt: message %s has no recipient %s", args[0], args[1])
+		}
+		at, err := ParseTime(args[3])
+		if err != nil {
+			return err
+		}
+		return e.Server.DB.Exec(ctx, "UPDATE recipients SET state = ?, updated_at = ? WHERE id = ?", args[2], at, id)
+	}
 	// @event MSGVAR RCPT TYPE AT [as=VAR] [code=N] [bot=1] [ip=..] [ua=..] [url=..] [details=rest of the line]
 	// writes an event (canonical TYPE) for recipient number RCPT of a @message; as=VAR sets VAR
 	// to the event's id.
