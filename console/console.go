@@ -92,4 +92,9 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/admin/domains/approve", c.operator(c.adminApprove))
 	g.GET("/admin/users", c.operator(c.adminUsers))
 	g.POST("/admin/users", c.operator(c.adminCreateUser))
+	g.GET("/admin/users/:id", c.operator(c.adminUser))
+	g.POST("/admin/users/:id", c.operator(c.adminUpdateUser))
+	g.POST("/admin/users/:id/status", c.operator(c.adminUserStatus))
+	g.POST("/admin/users/:id/switch", c.operator(c.adminSwitch))
+	g.POST("/return", c.tenant(c.returnToOperator))
 }

@@ -69,7 +69,10 @@ func (c *Console) login(ec echo.Context) error {
 }
 
 func (c *Console) logout(ec echo.Context, s *session) error {
-	c.call(ec, s.creds(), "user.logout", nil, nil)
+	c.endSession(ec, s.ID)
+	if s.Return != "" {
+		c.endSession(ec, s.Return)
+	}
 	setCookie(ec, cookieSession, "", -1)
 	return ec.Redirect(http.StatusSeeOther, "/console/login")
 }
@@ -521,15 +524,32 @@ func (c *Console) adminUsers(ec echo.Context, s *session) error {
 	return c.showUsers(ec, s, http.StatusOK, "", map[string]string{})
 }
 
-// showUsers lists accounts through users.get when the registry has it.
+// showUsers lists accounts through users.get, a page at a time, optionally searched.
 func (c *Console) showUsers(ec echo.Context, s *session, status int, msg string, form map[string]string) error {
-	data := map[string]any{"Form": form}
-	if _, ok := c.D.Registry.Lookup("users.get"); ok {
-		var res struct{ Users []map[string]any }
-		if e := c.call(ec, s.creds(), "users.get", map[string]any{"RecordsPerRequest": 100, "RecordsFrom": 0}, &res); e == nil {
-			data["Users"] = res.Users
-			data["Listed"] = true
-		}
+	q := strings.TrimSpace(ec.QueryParam("q"))
+	start, _ := strconv.Atoi(ec.QueryParam("start"))
+	if start < 0 {
+		start = 0
+	}
+	data := map[string]any{"Form": form, "Q": q, "Start": start}
+	params := map[string]any{"RecordsPerRequest": usersPage, "RecordsFrom": start}
+	if q != "" {
+		params["SearchKeyword"] = q
+	}
+	var res struct {
+		Users      []map[string]any
+		TotalUsers int64
+	}
+	if e := c.call(ec, s.creds(), "users.get", params, &res); e != nil {
+		return c.failed(ec, s, e)
+	}
+	data["Users"], data["Total"] = res.Users, res.TotalUsers
+	if int64(start+usersPage) < res.TotalUsers {
+		data["Next"] = start + usersPage
+	}
+	if start > 0 {
+		data["Prev"] = max(start-usersPage, 0)
+		data["HasPrev"] = true
 	}
 	return c.render(ec, status, "admin_users", page{Title: "Users", Nav: "admin_users", Session: s, Error: msg, Data: data})
 }

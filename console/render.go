@@ -65,6 +65,12 @@ var notices = map[string]string{
 	"saved":    "Options saved.",
 	"sent":     "Test message accepted.",
 	"created":  "User created.",
+	// operator pages
+	"updated":     "User saved.",
+	"disabled":    "Account disabled: its sessions, API keys, sender keys and SMTP credentials stopped working at once; it cannot sign in until enabled again.",
+	"enabled":     "Account enabled: its keys and credentials work again.",
+	"returned":    "Back in the operator console.",
+	"switchended": "The tenant's session ended (the account may be disabled); back in the operator console.",
 }
 
 func (c *Console) render(ec echo.Context, status int, name string, p page) error {
@@ -97,6 +103,10 @@ func (c *Console) forbidden(ec echo.Context, s *session) error {
 func (c *Console) failed(ec echo.Context, s *session, e *dispatcher.Error) error {
 	switch e.Kind {
 	case dispatcher.KindAuth:
+		if s != nil && s.Return != "" { // the tenant's session ended (disabled account): back to the operator's
+			setCookie(ec, cookieSession, "a."+s.Return, 0)
+			return c.redirect(ec, "/console/admin/users", "switchended")
+		}
 		setCookie(ec, cookieSession, "", -1)
 		return ec.Redirect(http.StatusFound, "/console/login")
 	case dispatcher.KindNotFound:

@@ -46,10 +46,13 @@ func (c *Console) headers(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// session is a logged-in browser: the API SessionID it holds and whose it is.
+// session is a logged-in browser: the API SessionID it holds and whose it is. An operator
+// who opened a tenant's console (user.switch) holds the tenant's session in ID and keeps
+// their own admin session in Return, to go back to.
 type session struct {
 	ID       string
 	Operator bool
+	Return   string
 }
 
 func (s *session) creds() dispatcher.Credentials { return dispatcher.Credentials{SessionID: s.ID} }
@@ -77,8 +80,15 @@ func readSession(r *http.Request) *session {
 		return nil
 	}
 	kind, id, ok := strings.Cut(ck.Value, ".")
-	if !ok || id == "" || (kind != "u" && kind != "a") {
+	if !ok || id == "" || (kind != "u" && kind != "a" && kind != "i") {
 		return nil
+	}
+	if kind == "i" { // i.<tenant session>.<admin session>
+		id, ret, ok := strings.Cut(id, ".")
+		if !ok || id == "" || ret == "" {
+			return nil
+		}
+		return &session{ID: id, Return: ret}
 	}
 	return &session{ID: id, Operator: kind == "a"}
 }

@@ -1,0 +1,91 @@
+package console_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"gatewayd/app/apptest"
+)
+
+// fits fails when the page at path is wider than the 360 px viewport.
+func (b *tab) fits(path string) {
+	b.t.Helper()
+	b.open(path)
+	ctx, cancel := b.step()
+	defer cancel()
+	w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if err != nil {
+		b.fail("scrollWidth: %v", err)
+	}
+	if w > 360 {
+		b.fail("%s is %d px wide at 360 px", path, w)
+	}
+}
+
+// TestBrowserOperator is the operator's journey in a real browser: sign in with the admin key,
+// create a tenant, edit its limits, disable it and enable it again, open its console as the
+// tenant and return; every operator page fits 360 px. Screenshots of each page go to the
+// test's output folder.
+func TestBrowserOperator(t *testing.T) {
+	ctx := browser(t)
+	env := apptest.Start(t, nil)
+	dir := shots(t)
+	t.Logf("screenshots in %s", dir)
+	b := &tab{t: t, ctx: ctx, dir: dir, base: env.URL}
+
+	b.open("/console/login")
+	b.fill("#o-key", apptest.AdminKey)
+	b.submit("#operator-login button")
+	b.contains("h1", "Operator")
+
+	// Create a tenant and open its page from the list.
+	b.open("/console/admin/users")
+	b.fill("#u-name", "frank")
+	b.fill("#u-email", "frank@users.test")
+	b.fill("#u-pass", "frank-password")
+	b.submit("#create-user")
+	b.contains(".notice", "User created")
+	b.shot("operator-users")
+	b.do(chromedp.Click(chromedp.CSS(`#users a`)), chromedp.WaitVisible(chromedp.CSS("#user-form")))
+	b.contains("#user-name", "frank")
+
+	// Edit its limits.
+	b.fill("#e-month", "2500")
+	b.fill("#e-max", "2")
+	b.submit("#save-user")
+	b.contains(".notice", "User saved")
+	b.contains("#user-sent", "0 of 2500")
+	b.shot("operator-user")
+
+	// Disable it, then enable it again.
+	b.submit("#disable-user")
+	b.contains(".notice", "stopped working")
+	b.contains("#user-status", "Disabled")
+	b.shot("operator-user-disabled")
+	b.submit("#enable-user")
+	b.contains("#user-status", "Enabled")
+
+	// Open its console as the tenant, see the banner, return.
+	b.submit("#switch-user")
+	b.contains("h1", "Dashboard")
+	b.contains(".impersonating", "as the operator")
+	b.shot("operator-switched")
+	b.submit("#return-operator")
+	b.contains(".notice", "Back in the operator console")
+	b.contains("h1", "Users")
+
+	// 360 px wide: the login page and every operator page fit.
+	b.do(chromedp.EmulateViewport(360, 740))
+	var frank string
+	for _, l := range strings.Split(b.text("#users tbody"), "\n") {
+		if strings.Contains(l, "frank") {
+			frank = strings.Fields(l)[0]
+		}
+	}
+	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains"} {
+		b.fits(p)
+	}
+	b.shot("operator-user-360")
+}

@@ -1,0 +1,157 @@
+package console_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"gatewayd/app/apptest"
+)
+
+// operatorSignIn opens the operator's console session with the admin key.
+func operatorSignIn(t *testing.T, env *apptest.Env) *client {
+	t.Helper()
+	c := newClient(t, env)
+	if code, body := c.post("/console/login", "/console/login", url.Values{"as": {"operator"}, "AdminAPIKey": {apptest.AdminKey}}); code != 200 || !strings.Contains(body, "Operator") {
+		t.Fatalf("operator sign in: %d", code)
+	}
+	return c
+}
+
+// noRedirect answers a request without following its redirect.
+func (c *client) noRedirect(method, path string, form url.Values) *http.Response {
+	c.t.Helper()
+	hc := *c.c
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	var res *http.Response
+	var err error
+	if method == "POST" {
+		res, err = hc.PostForm(c.base+path, form)
+	} else {
+		res, err = hc.Get(c.base + path)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+// TestConsoleOperatorUsers: the operator lists users a page at a time and searches them,
+// edits a tenant's limits, disables the account (the tenant's open console session and its
+// API key stop working at once, and the page says so), enables it again, and opens the
+// tenant's console as the tenant, with a banner to return.
+func TestConsoleOperatorUsers(t *testing.T) {
+	env := apptest.Start(t, nil)
+	alice := env.CreateUser("alice")
+	for i := 0; i < 26; i++ {
+		env.MustAPI(map[string]any{"Command": "user.create", "AdminAPIKey": apptest.AdminKey, "RelUserGroupID": 1,
+			"EmailAddress": fmt.Sprintf("bulk%02d@users.test", i), "Username": fmt.Sprintf("bulk%02d", i), "Password": "bulk-password",
+			"FirstName": "Bulk", "TimeZone": "UTC", "Language": "en"})
+	}
+	key := env.MustAPI(map[string]any{"Command": "user.apikey.create", "SessionID": alice.SessionID})["APIKey"].(string)
+	tenant := signIn(t, env, alice)
+	op := operatorSignIn(t, env)
+
+	// The list: 25 a page, a next page, a search.
+	_, body, _ := op.get("/console/admin/users")
+	if n := strings.Count(body, `<a href="/console/admin/users/`); n != 25 || !strings.Contains(body, `id="next-users"`) || !strings.Contains(body, "(27)") {
+		t.Fatalf("first page: %d users", n)
+	}
+	_, body, _ = op.get("/console/admin/users?start=25")
+	if n := strings.Count(body, `<a href="/console/admin/users/`); n != 2 || strings.Contains(body, `id="next-users"`) || !strings.Contains(body, "Previous page") {
+		t.Fatalf("second page: %d users", n)
+	}
+	_, body, _ = op.get("/console/admin/users?q=alice")
+	if n := strings.Count(body, `<a href="/console/admin/users/`); n != 1 || !strings.Contains(body, ">alice</a>") {
+		t.Fatalf("search: %d users", n)
+	}
+
+	// Edit limits.
+	page := fmt.Sprintf("/console/admin/users/%d", alice.ID)
+	code, body, _ := op.get(page)
+	if code != 200 || !strings.Contains(body, `id="user-status" class="status-Enabled">Enabled<`) || !strings.Contains(body, `value="alice@users.test"`) {
+		t.Fatalf("user page: %d", code)
+	}
+	form := url.Values{"EmailAddress": {"alice@users.test"}, "RelUserGroupID": {"1"}, "ReputationLevel": {"Trusted"},
+		"MaxSenderDomains": {"3"}, "MonthlySendLimit": {"5000"}, "CompanyName": {"Alice & Co"}, "FirstName": {"Alice"}}
+	if code, body := op.post(page, page, form); code != 200 || !strings.Contains(body, "User saved") || !strings.Contains(body, `id="user-sent">0 of 5000<`) {
+		t.Fatalf("save limits: %d %s", code, body)
+	}
+	u := env.MustAPI(map[string]any{"Command": "user.get", "AdminAPIKey": apptest.AdminKey, "UserID": alice.ID})["UserInformation"].(map[string]any)
+	if fmt.Sprintf("%v %v %v %v", u["MaxSenderDomains"], u["MonthlySendLimit"], u["CompanyName"], u["FirstName"]) != "3 5000 Alice & Co Alice" {
+		t.Fatalf("saved: %v", u)
+	}
+	form.Set("MonthlySendLimit", "-4")
+	if code, body := op.post(page, page, form); code != 422 || !strings.Contains(body, "Invalid MonthlySendLimit") || !strings.Contains(body, `value="-4"`) {
+		t.Fatalf("bad limit: %d", code)
+	}
+
+	// Disable: the tenant's console session and API key stop working.
+	if code, body := op.post(page, page+"/status", url.Values{"AccountStatus": {"Disabled"}}); code != 200 ||
+		!strings.Contains(body, "stopped working") || !strings.Contains(body, `id="enable-user"`) {
+		t.Fatalf("disable: %d", code)
+	}
+	if res := tenant.noRedirect("GET", "/console/domains", nil); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/console/login" {
+		t.Fatalf("disabled tenant's console: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if m := env.API(map[string]any{"Command": "user.current", "APIKey": key}); m["Success"] == true {
+		t.Fatalf("disabled tenant's API key works: %v", m)
+	}
+	if code, body := op.post(page, page+"/switch", url.Values{}); code != 409 || !strings.Contains(body, "enable it before") {
+		t.Fatalf("switch to a disabled account: %d", code)
+	}
+	if code, body := op.post(page, page+"/status", url.Values{"AccountStatus": {"Enabled"}}); code != 200 || !strings.Contains(body, "Account enabled") {
+		t.Fatalf("enable: %d", code)
+	}
+	if m := env.API(map[string]any{"Command": "user.current", "APIKey": key}); m["Success"] != true {
+		t.Fatalf("enabled tenant's API key: %v", m)
+	}
+
+	// Impersonate: the operator's browser becomes alice's console with a banner; return.
+	code, body = op.post(page, page+"/switch", url.Values{})
+	if code != 200 || !strings.Contains(body, "Dashboard") || !strings.Contains(body, `id="return-operator"`) {
+		t.Fatalf("switch: %d %s", code, body)
+	}
+	if code, body = op.post("/console/domains", "/console/domains", url.Values{"DomainName": {"alice-switch.example"}}); code != 200 || !strings.Contains(body, "alice-switch.example") {
+		t.Fatalf("add a domain as the tenant: %d", code)
+	}
+	if res := op.noRedirect("GET", "/console/admin/users", nil); res.Header.Get("Location") != "/console/" {
+		t.Fatalf("operator page while switched: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if code, body = op.post("/console/", "/console/return", url.Values{}); code != 200 || !strings.Contains(body, "Back in the operator console") || strings.Contains(body, "return-operator") {
+		t.Fatalf("return: %d %s", code, body)
+	}
+	ds := env.MustAPI(map[string]any{"Command": "emailgateway.getdomains", "SessionID": alice.SessionID})["Domains"].([]any)
+	if len(ds) != 1 {
+		t.Fatalf("alice's domains: %v", ds)
+	}
+	// A forged return (no token) is refused; an unknown user is not found.
+	if res := op.noRedirect("POST", page+"/switch", url.Values{}); res.StatusCode != 403 {
+		t.Fatalf("switch without token: %d", res.StatusCode)
+	}
+	if code, _, _ := op.get("/console/admin/users/999999"); code != 404 {
+		t.Fatalf("unknown user: %d", code)
+	}
+	// A tenant cannot open the user page.
+	tenant = signIn(t, env, alice)
+	if res := tenant.noRedirect("GET", page, nil); res.Header.Get("Location") != "/console/" {
+		t.Fatalf("tenant on the user page: %d", res.StatusCode)
+	}
+	// Signing out ends the API session the cookie held.
+	var sid string
+	for _, ck := range tenant.c.Jar.Cookies(mustURL(env.URL + "/console/")) {
+		if ck.Name == "gw_console" {
+			sid = strings.TrimPrefix(ck.Value, "u.")
+		}
+	}
+	if m := env.API(map[string]any{"Command": "user.current", "SessionID": sid}); m["Success"] != true {
+		t.Fatalf("console session %q: %v", sid, m)
+	}
+	tenant.post("/console/", "/console/logout", url.Values{})
+	if m := env.API(map[string]any{"Command": "user.current", "SessionID": sid}); m["Success"] == true {
+		t.Fatal("the session works after signing out")
+	}
+}
