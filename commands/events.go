@@ -281,6 +281,8 @@ type legacyEvent struct {
 	Message        legacyMessage   `json:"message"`
 	Recipient      string          `json:"recipient"`
 	MessageID      string          `json:"message_id"`
+	JourneyID      int64           `json:"journey_id,omitempty"`
+	ActionID       int64           `json:"action_id,omitempty"`
 	Tags           []string        `json:"tags"`
 	DeliveryStatus *legacyDelivery `json:"delivery_status,omitempty"`
 	URL            string          `json:"url,omitempty"`
@@ -314,7 +316,8 @@ func legacyView(r *storage.EventRow) legacyEvent {
 	e := legacyEvent{
 		Event: LegacyEventName(r.Type), Timestamp: r.CreatedAt,
 		Message:   legacyMessage{Headers: legacyHeaders{From: r.MailFrom, To: r.Email, Subject: r.Subject}},
-		Recipient: r.Email, MessageID: r.MessageUUID, Tags: tagsOf(r), URL: r.URL, Bot: r.Bot,
+		Recipient: r.Email, MessageID: r.MessageUUID, JourneyID: r.JourneyID, ActionID: r.ActionID, Tags: tagsOf(r),
+		URL: r.URL, Bot: r.Bot,
 	}
 	if r.Code != 0 || r.Details != "" {
 		e.DeliveryStatus = &legacyDelivery{Code: r.Code, Message: r.Details}
@@ -329,6 +332,8 @@ type v1Event struct {
 	Message        v1Message   `json:"Message"`
 	Recipient      string      `json:"Recipient"`
 	MessageID      string      `json:"MessageID"`
+	JourneyID      int64       `json:"JourneyID,omitempty"`
+	ActionID       int64       `json:"ActionID,omitempty"`
 	Tags           []string    `json:"Tags"`
 	DeliveryStatus *v1Delivery `json:"DeliveryStatus,omitempty"`
 	URL            string      `json:"URL,omitempty"`
@@ -354,7 +359,8 @@ func v1View(r *storage.EventRow) v1Event {
 	e := v1Event{
 		Event: LegacyEventName(r.Type), LoggedAt: r.CreatedAt,
 		Message:   v1Message{Headers: v1Headers{From: r.MailFrom, To: r.Email, Subject: r.Subject}},
-		Recipient: r.Email, MessageID: r.MessageUUID, Tags: tagsOf(r), URL: r.URL, Bot: r.Bot,
+		Recipient: r.Email, MessageID: r.MessageUUID, JourneyID: r.JourneyID, ActionID: r.ActionID, Tags: tagsOf(r),
+		URL: r.URL, Bot: r.Bot,
 	}
 	if r.Code != 0 || r.Details != "" {
 		e.DeliveryStatus = &v1Delivery{Code: r.Code, Message: r.Details}
@@ -379,13 +385,14 @@ func (a *App) exportEvents(ctx context.Context, req *dispatcher.Request) (any, e
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"event_id", "timestamp", "time", "event", "recipient", "message_id", "from", "subject", "tags",
-		"code", "details", "url", "user_agent", "ip", "bot"})
+		"code", "details", "url", "user_agent", "ip", "bot", "journey_id", "action_id"})
 	err = a.DB.EachEvent(ctx, f, func(r *storage.EventRow) error {
 		return w.Write([]string{
 			strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.CreatedAt, 10),
 			time.Unix(r.CreatedAt, 0).UTC().Format(time.RFC3339), LegacyEventName(r.Type), cell(r.Email), r.MessageUUID,
 			cell(r.MailFrom), cell(r.Subject), cell(strings.Join(r.TagList(), ";")), strconv.Itoa(r.Code), cell(r.Details),
-			cell(r.URL), cell(r.UserAgent), r.IP, strconv.Itoa(b2i(r.Bot)),
+			cell(r.URL), cell(r.UserAgent), r.IP, strconv.Itoa(b2i(r.Bot)), strconv.FormatInt(r.JourneyID, 10),
+			strconv.FormatInt(r.ActionID, 10),
 		})
 	})
 	if err != nil {

@@ -309,7 +309,7 @@ func (a *App) sendToList(ctx context.Context, req *dispatcher.Request, ic *idemC
 	d *storage.SenderDomain, sr *sendRequest, au *audience) (json.RawMessage, error) {
 	unresolved := func() error {
 		e := dispatcher.Fail(dispatcher.KindUnprocessable, sendListResolve, "Failed to resolve list recipients")
-		e.Status = http.StatusBadGateway
+		e.Status, e.StatusOnAPIPHP = http.StatusBadGateway, true
 		return e
 	}
 	limit := listSendCap

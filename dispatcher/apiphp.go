@@ -46,7 +46,11 @@ func (h *HTTP) apiPHP(c echo.Context) error {
 		for k, v := range e.Extra {
 			head[k] = v
 		}
-		return h.writeAPIPHP(c, xml, http.StatusOK, orderedHead(head, "Success", "ErrorCode", "ErrorText"), nil)
+		status := http.StatusOK
+		if e.StatusOnAPIPHP && e.Status != 0 {
+			status = e.Status
+		}
+		return h.writeAPIPHP(c, xml, status, orderedHead(head, "Success", "ErrorCode", "ErrorText"), nil)
 	}
 	if raw, ok := res.(Raw); ok {
 		return c.Blob(http.StatusOK, raw.ContentType, raw.Body)

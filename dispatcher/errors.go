@@ -41,6 +41,9 @@ type Error struct {
 	Extra map[string]any
 	// Status overrides the HTTP status on surfaces that speak in statuses.
 	Status int
+	// StatusOnAPIPHP applies Status on api.php too, whose errors are otherwise HTTP 200 (code
+	// 39 of emailgateway.sendemail, which octeth-5.9.4 answers with 502 on every surface).
+	StatusOnAPIPHP bool
 }
 
 func (e *Error) Error() string {

@@ -29,6 +29,8 @@ type EventRow struct {
 	MailFrom    string `db:"mail_from"`
 	Subject     string `db:"subject"`
 	Tags        string `db:"tags"`
+	JourneyID   int64  `db:"journey_id"`
+	ActionID    int64  `db:"action_id"`
 }
 
 // TagList decodes Tags.
@@ -39,7 +41,8 @@ func (r *EventRow) TagList() []string {
 
 const eventRowCols = `e.id, e.domain_id, e.user_id, e.message_id, e.recipient_id, e.type, e.email, e.code, e.details, e.url,
 	e.user_agent, e.ip, e.bot, e.created_at, COALESCE(m.uuid, '') AS message_uuid, COALESCE(m.mail_from, '') AS mail_from,
-	COALESCE(m.subject, '') AS subject, COALESCE(m.tags, '') AS tags`
+	COALESCE(m.subject, '') AS subject, COALESCE(m.tags, '') AS tags,
+	COALESCE(m.journey_id, 0) AS journey_id, COALESCE(m.action_id, 0) AS action_id`
 
 // likeEscape escapes LIKE wildcards for an ESCAPE '!' clause.
 func likeEscape(s string) string {

@@ -127,6 +127,8 @@ type outboxMessage struct {
 	CallbackURL string `db:"callback_url"`
 	UserRef     string `db:"userref"`
 	RequestID   int64  `db:"request_id"`
+	JourneyID   int64  `db:"journey_id"`
+	ActionID    int64  `db:"action_id"`
 }
 
 // callbackID is the id a GatewayAPI callback carries: the id its request answered, shared by
@@ -140,18 +142,21 @@ func (m *outboxMessage) callbackID() int64 {
 
 // WebhookPayload is the JSON body of a domain webhook delivery.
 type WebhookPayload struct {
-	Event       string         `json:"event"`
-	LegacyEvent string         `json:"legacy_event"`
-	EventID     int64          `json:"event_id"`
-	Timestamp   int64          `json:"timestamp"`
-	MessageID   string         `json:"MessageID"`
-	Recipient   string         `json:"recipient"`
-	Message     PayloadMessage `json:"message"`
-	Tags        []string       `json:"tags"`
-	SMTPReply   string         `json:"smtp_reply,omitempty"`
-	URL         string         `json:"url,omitempty"`
-	UserAgent   string         `json:"user_agent,omitempty"`
-	IP          string         `json:"ip,omitempty"`
+	Event       string `json:"event"`
+	LegacyEvent string `json:"legacy_event"`
+	EventID     int64  `json:"event_id"`
+	Timestamp   int64  `json:"timestamp"`
+	MessageID   string `json:"MessageID"`
+	// JourneyID and ActionID are the send's own (octeth-5.9.4 sendemail), present when set.
+	JourneyID int64          `json:"JourneyID,omitempty"`
+	ActionID  int64          `json:"ActionID,omitempty"`
+	Recipient string         `json:"recipient"`
+	Message   PayloadMessage `json:"message"`
+	Tags      []string       `json:"tags"`
+	SMTPReply string         `json:"smtp_reply,omitempty"`
+	URL       string         `json:"url,omitempty"`
+	UserAgent string         `json:"user_agent,omitempty"`
+	IP        string         `json:"ip,omitempty"`
 }
 
 // PayloadMessage carries the message headers, as getevents shows them.
@@ -237,9 +242,11 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 	var m outboxMessage
 	if msg := ev.message; msg != nil {
 		m = outboxMessage{ID: msg.ID, UUID: msg.UUID, MailFrom: msg.MailFrom, Subject: msg.Subject, Tags: msg.Tags,
-			CallbackURL: msg.CallbackURL, UserRef: msg.UserRef, RequestID: msg.RequestID}
+			CallbackURL: msg.CallbackURL, UserRef: msg.UserRef, RequestID: msg.RequestID, JourneyID: msg.JourneyID,
+			ActionID: msg.ActionID}
 	} else if ev.MessageID > 0 {
-		err := tx.GetContext(ctx, &m, "SELECT id, uuid, mail_from, subject, tags, callback_url, userref, request_id FROM messages WHERE id = ?", ev.MessageID)
+		err := tx.GetContext(ctx, &m, `SELECT id, uuid, mail_from, subject, tags, callback_url, userref, request_id,
+			journey_id, action_id FROM messages WHERE id = ?`, ev.MessageID)
 		if err != nil && notFound(err) != ErrNotFound {
 			return fmt.Errorf("outbox: message: %w", err)
 		}
@@ -255,7 +262,7 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 		}
 		p := WebhookPayload{
 			Event: ev.Type, LegacyEvent: LegacyEventName(ev.Type), EventID: ev.ID, Timestamp: ev.CreatedAt,
-			MessageID: m.UUID, Recipient: ev.Email, Tags: tags,
+			MessageID: m.UUID, JourneyID: m.JourneyID, ActionID: m.ActionID, Recipient: ev.Email, Tags: tags,
 			Message:   PayloadMessage{Headers: PayloadHeaders{From: m.MailFrom, To: ev.Email, Subject: m.Subject}},
 			SMTPReply: SMTPReply(ev.Code, ev.Details), URL: ev.URL,
 		}
