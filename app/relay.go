@@ -90,12 +90,12 @@ func (b relayBackend) NetworkSenders(ctx context.Context, ip net.IP) ([]smtpd.Se
 	return out, nil
 }
 
-func (b relayBackend) Mail(ctx context.Context, candidates []smtpd.Sender, from string) (smtpd.Sender, error) {
+func (b relayBackend) Mail(ctx context.Context, candidates []smtpd.Sender, from string, fresh bool) (smtpd.Sender, error) {
 	cs := make([]*commands.RelaySender, len(candidates))
 	for i, c := range candidates {
 		cs[i] = unwrapSender(c)
 	}
-	s, err := b.a.RelayMail(ctx, cs, from)
+	s, err := b.a.RelayMail(ctx, cs, from, fresh)
 	if err != nil {
 		return nil, relayRefusal(err)
 	}
@@ -109,6 +109,7 @@ func (b relayBackend) Rcpt(ctx context.Context, s smtpd.Sender, to string) error
 func (b relayBackend) Accept(ctx context.Context, m *smtpd.Message) (string, error) {
 	msg, err := b.a.AcceptRaw(ctx, &commands.RawSubmission{
 		Sender: unwrapSender(m.Sender), MailFrom: m.MailFrom, Rcpts: m.Rcpts, Raw: m.Raw, Trace: m.Trace,
+		RcptsChecked: true,
 	})
 	if err != nil {
 		return "", relayRefusal(err)

@@ -44,6 +44,10 @@ type Submission struct {
 	SubscriberID, JourneyID, ActionID int64
 	// Placeholders: the bodies carry per-recipient link placeholders (%Link:Unsubscribe% ...).
 	Placeholders bool
+	// SuppressionChecked: the caller has checked every recipient against the suppression
+	// list of Domain (and ListID) moments ago (the SMTP server does at RCPT), so Accept does
+	// not read it again.
+	SuppressionChecked bool
 }
 
 // Rcpt is one envelope recipient.
@@ -114,12 +118,14 @@ func (a *App) Accept(ctx context.Context, s *Submission) (*storage.Message, erro
 	if len(s.Recipients) == 0 {
 		return nil, ErrNoRecipients
 	}
-	emails := make([]string, len(s.Recipients))
-	for i, r := range s.Recipients {
-		emails[i] = r.Email
-	}
-	if err := a.CheckSuppressed(ctx, s.Domain, s.ListID, emails); err != nil {
-		return nil, err
+	if !s.SuppressionChecked {
+		emails := make([]string, len(s.Recipients))
+		for i, r := range s.Recipients {
+			emails[i] = r.Email
+		}
+		if err := a.CheckSuppressed(ctx, s.Domain, s.ListID, emails); err != nil {
+			return nil, err
+		}
 	}
 	id := s.UUID
 	if id == "" {

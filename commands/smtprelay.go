@@ -43,6 +43,9 @@ type RawSubmission struct {
 	UUID     string   // the MessageID to use; generated when empty
 	Subject  string   // used when the message has no Subject header
 	Trace    string   // header lines to put on top (the SMTP server's Received), CRLF-terminated
+	// RcptsChecked: every one of Rcpts passed RelayRcpt in this transaction (the SMTP server
+	// checks each at RCPT), so the suppression list is not read again for them.
+	RcptsChecked bool
 }
 
 // Relay refusals besides the account and domain errors Accept returns.
@@ -183,9 +186,10 @@ func (a *App) relayLoad(ctx context.Context, c *storage.SMTPCredential) (*RelayS
 }
 
 // RelayMail checks an envelope sender (MAIL FROM): it picks the candidate whose domain the
-// address belongs to (the most specific one), reloads that domain and its owner, and checks
+// address belongs to (the most specific one), reloads that domain and its owner unless fresh
+// (the candidates were loaded for this connection or request and not used yet), and checks
 // the account and domain flags Accept checks. It returns the sender to use for the message.
-func (a *App) RelayMail(ctx context.Context, candidates []*RelaySender, from string) (*RelaySender, error) {
+func (a *App) RelayMail(ctx context.Context, candidates []*RelaySender, from string, fresh bool) (*RelaySender, error) {
 	var best *RelaySender
 	for _, s := range candidates {
 		if relayAddressIn(s.Domain, from) && (best == nil || len(s.Domain.Name) > len(best.Domain.Name)) {
@@ -199,17 +203,20 @@ func (a *App) RelayMail(ctx context.Context, candidates []*RelaySender, from str
 		}
 		return nil, e
 	}
-	fresh, err := a.relayLoad(ctx, best.Credential)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrDomainNotEnabled
+	if !fresh {
+		var err error
+		best, err = a.relayLoad(ctx, best.Credential)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrDomainNotEnabled
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
+	if err := CheckSender(best.User, best.Domain); err != nil {
 		return nil, err
 	}
-	if err := CheckSender(fresh.User, fresh.Domain); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+	return best, nil
 }
 
 // RelayRcpt checks one envelope recipient: a valid address, not suppressed for the domain.
@@ -338,7 +345,7 @@ func (a *App) AcceptRaw(ctx context.Context, rs *RawSubmission) (*storage.Messag
 	}
 	return a.Accept(ctx, &Submission{
 		User: rs.Sender.User, Domain: d, Source: "smtp", MailFrom: mailFrom, Subject: subject,
-		Raw: raw, HeaderMessageID: "<" + msgID + ">", Recipients: rcpts, UUID: id,
+		Raw: raw, HeaderMessageID: "<" + msgID + ">", Recipients: rcpts, UUID: id, SuppressionChecked: rs.RcptsChecked,
 	})
 }
 
@@ -409,7 +416,7 @@ func (a *App) smtpRelay(ctx context.Context, req *dispatcher.Request) (any, erro
 	}
 	mailFrom := strings.Trim(strings.TrimSpace(p.String("MailFrom")), "<>")
 	if mailFrom != "" {
-		if s, err = a.RelayMail(ctx, []*RelaySender{s}, mailFrom); err != nil {
+		if s, err = a.RelayMail(ctx, []*RelaySender{s}, mailFrom, true); err != nil {
 			return nil, relayCommandError(err)
 		}
 	} else if err := CheckSender(s.User, s.Domain); err != nil {

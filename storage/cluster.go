@@ -175,13 +175,14 @@ type failover struct {
 	avoid   []time.Time    // host -> passed over until
 	epoch   []atomic.Int64 // host -> bumped when it failed; older connections are discarded
 	current atomic.Int64   // the host the last connection went to
+	stmts   *atomic.Int64  // statements run (DB.Statements)
 }
 
 // hostAvoid is how long a failed host is passed over when another is available.
 const hostAvoid = 5 * time.Second
 
 func newFailover(cfg *mysql.Config, hosts []string) (*failover, error) {
-	f := &failover{avoid: make([]time.Time, len(hosts)), epoch: make([]atomic.Int64, len(hosts))}
+	f := &failover{avoid: make([]time.Time, len(hosts)), epoch: make([]atomic.Int64, len(hosts)), stmts: new(atomic.Int64)}
 	for _, h := range hosts {
 		c := cfg.Clone()
 		c.Addr = h
@@ -329,6 +330,7 @@ func (c *nodeConn) check(err error) error {
 func (c *nodeConn) stale() bool { return c.bad.Load() || c.f.epoch[c.host].Load() != c.epoch }
 
 func (c *nodeConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	c.f.stmts.Add(1)
 	s, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
 	return s, c.check(err)
 }
@@ -343,11 +345,17 @@ func (c *nodeConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.T
 
 func (c *nodeConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
 	r, err := c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+	if err != driver.ErrSkip {
+		c.f.stmts.Add(1) // on ErrSkip the statement is prepared instead (counted there)
+	}
 	return r, c.check(err)
 }
 
 func (c *nodeConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
 	r, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+	if err != driver.ErrSkip {
+		c.f.stmts.Add(1)
+	}
 	return r, c.check(err)
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -44,7 +45,12 @@ type DB struct {
 	r       *sqlx.DB
 	galera  bool      // a Galera cluster node (wsrep_on)
 	hosts   *failover // MySQL: the hosts GATEWAY_DB lists
+	stmts   *atomic.Int64
 }
+
+// Statements is how many SQL statements this DB has sent to the database so far (each
+// statement a round trip on MySQL): what the benchmarks report per message.
+func (db *DB) Statements() int64 { return db.stmts.Load() }
 
 // Open connects to dsn: sqlite://path/to/file.db (directories are created) or
 // mysql://user:pass@host:port/db; a MySQL DSN may list several hosts, comma-separated
@@ -86,14 +92,15 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	drv := probe.Driver()
 	probe.Close()
-	w := sqlx.NewDb(sql.OpenDB(stmtCacheConnector{dsn: src, drv: drv}), "sqlite")
+	stmts := new(atomic.Int64)
+	w := sqlx.NewDb(sql.OpenDB(stmtCacheConnector{dsn: src, drv: drv, stmts: stmts}), "sqlite")
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r := sqlx.NewDb(sql.OpenDB(stmtCacheConnector{dsn: src, drv: drv}), "sqlite")
+	r := sqlx.NewDb(sql.OpenDB(stmtCacheConnector{dsn: src, drv: drv, stmts: stmts}), "sqlite")
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{Dialect: SQLite, w: w, r: r}
+	db := &DB{Dialect: SQLite, w: w, r: r, stmts: stmts}
 	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -156,7 +163,7 @@ func openMySQL(ctx context.Context, dsn string) (*DB, error) {
 		// return.
 		x.SetConnMaxLifetime(2 * time.Minute)
 	}
-	db := &DB{Dialect: MySQL, w: x, r: x, hosts: f}
+	db := &DB{Dialect: MySQL, w: x, r: x, hosts: f, stmts: f.stmts}
 	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, err

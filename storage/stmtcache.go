@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"strings"
+	"sync/atomic"
 )
 
 // SQLite parses and plans a statement on every prepare, and database/sql prepares every
@@ -19,8 +20,9 @@ import (
 const stmtCacheSize = 256
 
 type stmtCacheConnector struct {
-	dsn string
-	drv driver.Driver
+	dsn   string
+	drv   driver.Driver
+	stmts *atomic.Int64 // statements run (DB.Statements)
 }
 
 func (c stmtCacheConnector) Connect(context.Context) (driver.Conn, error) {
@@ -28,7 +30,7 @@ func (c stmtCacheConnector) Connect(context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stmtCacheConn{conn: conn, stmts: map[string]*cachedStmt{}}, nil
+	return &stmtCacheConn{conn: conn, stmts: map[string]*cachedStmt{}, count: c.stmts}, nil
 }
 
 func (c stmtCacheConnector) Driver() driver.Driver { return c.drv }
@@ -57,6 +59,7 @@ type cachedStmt struct {
 type stmtCacheConn struct {
 	conn  driver.Conn
 	stmts map[string]*cachedStmt
+	count *atomic.Int64
 }
 
 func (c *stmtCacheConn) sqlite() (sqliteConn, error) {
@@ -111,6 +114,7 @@ func (c *stmtCacheConn) cached(ctx context.Context, query string) (*cachedStmt, 
 }
 
 func (c *stmtCacheConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	c.count.Add(1)
 	s, err := c.cached(ctx, query)
 	if err != nil {
 		return nil, err
@@ -126,6 +130,7 @@ func (c *stmtCacheConn) ExecContext(ctx context.Context, query string, args []dr
 }
 
 func (c *stmtCacheConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.count.Add(1)
 	s, err := c.cached(ctx, query)
 	if err != nil {
 		return nil, err

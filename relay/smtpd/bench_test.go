@@ -23,7 +23,7 @@ func BenchmarkSubmission(b *testing.B) {
 	}
 	body := message("bench@example.com", "rcpt@dest.test", "bench") + string(make1k())
 	b.ResetTimer()
-	start, cpu0 := time.Now(), testkit.CPUTime()
+	start, cpu0, stmts0 := time.Now(), testkit.CPUTime(), f.env.Server.DB.Statements()
 	var wg sync.WaitGroup
 	work := make(chan int, b.N)
 	for i := 0; i < b.N; i++ {
@@ -53,6 +53,7 @@ func BenchmarkSubmission(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	b.ReportMetric(float64((testkit.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/msg")
+	b.ReportMetric(float64(f.env.Server.DB.Statements()-stmts0)/float64(b.N), "stmts/msg")
 }
 
 func make1k() []byte {

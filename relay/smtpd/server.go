@@ -38,12 +38,15 @@ type Backend interface {
 	// NetworkSenders lists the senders a client at ip may relay for without AUTH.
 	NetworkSenders(ctx context.Context, ip net.IP) ([]Sender, error)
 	// Mail picks and checks the sender of a transaction from its MAIL FROM address, among
-	// the candidates (the authenticated sender, or the client address's).
-	Mail(ctx context.Context, candidates []Sender, from string) (Sender, error)
+	// the candidates (the authenticated sender, or the client address's). fresh says the
+	// candidates were loaded by this connection's Login or NetworkSenders and no transaction
+	// has used them yet: the backend need not read them again. A later transaction on the
+	// same connection passes false, so a change to the sender is seen at the next MAIL.
+	Mail(ctx context.Context, candidates []Sender, from string, fresh bool) (Sender, error)
 	// Rcpt checks one recipient.
 	Rcpt(ctx context.Context, s Sender, to string) error
 	// Accept commits a message and returns its queue id; once it returns nil the message is
-	// queued.
+	// queued. Every recipient of m was accepted by Rcpt in the same transaction.
 	Accept(ctx context.Context, m *Message) (queueID string, err error)
 }
 

@@ -64,7 +64,7 @@ func (b smtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if err != nil {
 		return nil, sess.reply("connect", err)
 	}
-	sess.network = senders
+	sess.network, sess.fresh = senders, true
 	return sess, nil
 }
 
@@ -86,6 +86,7 @@ type session struct {
 	tls     bool
 	network []Sender // allowed by the client's address
 	authed  Sender   // after AUTH
+	fresh   bool     // network or authed was loaded and no transaction has used it yet
 	credKey string   // the per-credential connection slot held
 
 	sender Sender // of the transaction under way
@@ -160,7 +161,7 @@ func (s *session) login(username, password string) error {
 		s.closeAfterReply()
 		return errCredConns
 	}
-	s.authed, s.credKey = sender, key
+	s.authed, s.credKey, s.fresh = sender, key, true
 	s.srv.authFails.Clear(userKey)
 	return nil
 }
@@ -187,7 +188,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ctx, cancel := s.opContext()
 	defer cancel()
-	sender, err := s.srv.backend.Mail(ctx, candidates, from)
+	sender, err := s.srv.backend.Mail(ctx, candidates, from, s.fresh)
+	s.fresh = false
 	if err != nil {
 		return s.reply("mail", err)
 	}

@@ -229,7 +229,7 @@ func TestMailRcptPolicy(t *testing.T) {
 		t.Errorf("no From: %d %s", code, msg)
 	}
 
-	// Account flags and domain status are read at every MAIL.
+	// Account flags and domain status are read again at every MAIL after the connection's first.
 	u, err := db.UserByID(ctx, f.user.ID)
 	if err != nil {
 		t.Fatal(err)
