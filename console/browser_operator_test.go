@@ -76,6 +76,25 @@ func TestBrowserOperator(t *testing.T) {
 	b.contains(".notice", "Back in the operator console")
 	b.contains("h1", "Users")
 
+	// User groups: create one with a permission, duplicate it, delete the copy.
+	b.open("/console/admin/groups")
+	b.fill("#g-name", "Resellers")
+	b.fill("#g-month", "10000")
+	b.do(chromedp.Click(chromedp.CSS(`input[value="EmailGateway.AddDomain"]`)))
+	b.submit("#create-group")
+	b.contains(".notice", "Group created")
+	b.shot("operator-group")
+	b.submit("#duplicate-group")
+	b.contains(".notice", "this is the copy")
+	b.submit("#delete-group")
+	b.contains(".notice", "Deleted")
+	b.contains("#groups", "Resellers")
+	if strings.Contains(b.text("#groups"), "(copy)") {
+		b.fail("the deleted copy is listed")
+	}
+	b.shot("operator-groups")
+	b.open("/console/admin/users")
+
 	// 360 px wide: the login page and every operator page fit.
 	b.do(chromedp.EmulateViewport(360, 740))
 	var frank string
@@ -84,7 +103,7 @@ func TestBrowserOperator(t *testing.T) {
 			frank = strings.Fields(l)[0]
 		}
 	}
-	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains"} {
+	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1"} {
 		b.fits(p)
 	}
 	b.shot("operator-user-360")

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,11 +46,12 @@ func New(d *dispatcher.Dispatcher, log *slog.Logger, smtpHost string) *Console {
 	if err != nil {
 		panic(err)
 	}
+	// templates/_*.html are parts several pages share.
 	for _, n := range names {
-		if n == "templates/layout.html" {
+		if n == "templates/layout.html" || strings.HasPrefix(n, "templates/_") {
 			continue
 		}
-		t := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+		t := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n))
 		c.pages[n[len("templates/"):len(n)-len(".html")]] = t
 	}
 	return c
@@ -97,4 +99,10 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/admin/users/:id/status", c.operator(c.adminUserStatus))
 	g.POST("/admin/users/:id/switch", c.operator(c.adminSwitch))
 	g.POST("/return", c.tenant(c.returnToOperator))
+	g.GET("/admin/groups", c.operator(c.adminGroups))
+	g.POST("/admin/groups", c.operator(c.adminCreateGroup))
+	g.GET("/admin/groups/:id", c.operator(c.adminGroup))
+	g.POST("/admin/groups/:id", c.operator(c.adminUpdateGroup))
+	g.POST("/admin/groups/:id/duplicate", c.operator(c.adminDuplicateGroup))
+	g.POST("/admin/groups/:id/delete", c.operator(c.adminDeleteGroup))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -153,5 +154,55 @@ func TestConsoleOperatorUsers(t *testing.T) {
 	tenant.post("/console/", "/console/logout", url.Values{})
 	if m := env.API(map[string]any{"Command": "user.current", "SessionID": sid}); m["Success"] == true {
 		t.Fatal("the session works after signing out")
+	}
+}
+
+// TestConsoleOperatorGroups: the operator creates a user group with some permissions and
+// limits, edits it, duplicates it and deletes the copy; a group that has users stays.
+func TestConsoleOperatorGroups(t *testing.T) {
+	env := apptest.Start(t, nil)
+	env.CreateUser("alice") // in the Default group
+	op := operatorSignIn(t, env)
+
+	code, body, _ := op.get("/console/admin/groups")
+	if code != 200 || !strings.Contains(body, ">Default</a>") || !strings.Contains(body, `value="EmailGateway.AddDomain"`) {
+		t.Fatalf("groups: %d", code)
+	}
+	code, body = op.post("/console/admin/groups", "/console/admin/groups", url.Values{"GroupName": {"Resellers"},
+		"LimitEmailSendPerPeriod": {"1000"}, "Permission": {"EmailGateway.AddDomain", "EmailGateway.ManageDomain"}, "OtherPermissions": {"email_gateways:read"}})
+	if code != 200 || !strings.Contains(body, "Group created") || !strings.Contains(body, `value="EmailGateway.AddDomain" checked`) || !strings.Contains(body, `value="email_gateways:read"`) {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := regexp.MustCompile(`action="/console/admin/groups/(\d+)"`).FindStringSubmatch(body)[1]
+	group := func() map[string]any {
+		return env.MustAPI(map[string]any{"Command": "usergroup.get", "AdminAPIKey": apptest.AdminKey, "UserGroupID": id})["UserGroup"].(map[string]any)
+	}
+	if g := group(); g["Permissions"] != "EmailGateway.AddDomain,EmailGateway.ManageDomain,email_gateways:read" || fmt.Sprint(g["LimitEmailSendPerPeriod"]) != "1000" {
+		t.Fatalf("created: %v %v", g["Permissions"], g["LimitEmailSendPerPeriod"])
+	}
+	page := "/console/admin/groups/" + id
+	if code, body := op.post(page, page, url.Values{"GroupName": {"Partners"}, "AllPermissions": {"1"}, "LimitEmailSendPerPeriod": {"2000"},
+		"LimitEmailGatewaySenderDomains": {"4"}, "LimitSubscribers": {"0"}, "LimitLists": {"0"}}); code != 200 || !strings.Contains(body, "Group saved") {
+		t.Fatalf("save: %d", code)
+	}
+	if g := group(); g["GroupName"] != "Partners" || g["Permissions"] != "*" || fmt.Sprint(g["LimitEmailGatewaySenderDomains"]) != "4" {
+		t.Fatalf("saved: %v", g)
+	}
+	if code, body := op.post(page, page, url.Values{"GroupName": {"Partners"}, "LimitLists": {"many"}}); code != 422 || !strings.Contains(body, `class="error"`) || !strings.Contains(body, `value="many"`) {
+		t.Fatalf("bad limit: %d", code)
+	}
+	code, body = op.post(page, page+"/duplicate", url.Values{})
+	if code != 200 || !strings.Contains(body, "this is the copy") || !strings.Contains(body, `value="Partners (copy)"`) {
+		t.Fatalf("duplicate: %d", code)
+	}
+	copyID := regexp.MustCompile(`action="/console/admin/groups/(\d+)"`).FindStringSubmatch(body)[1]
+	if code, body := op.post("/console/admin/groups", "/console/admin/groups/"+copyID+"/delete", url.Values{}); code != 200 || strings.Contains(body, "Partners (copy)") {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, body := op.post("/console/admin/groups", "/console/admin/groups/1/delete", url.Values{}); code != 409 || !strings.Contains(body, "has users") {
+		t.Fatalf("delete a group with users: %d", code)
+	}
+	if code, _, _ := op.get("/console/admin/groups/99999"); code != 404 {
+		t.Fatalf("unknown group: %d", code)
 	}
 }

@@ -66,11 +66,14 @@ var notices = map[string]string{
 	"sent":     "Test message accepted.",
 	"created":  "User created.",
 	// operator pages
-	"updated":     "User saved.",
-	"disabled":    "Account disabled: its sessions, API keys, sender keys and SMTP credentials stopped working at once; it cannot sign in until enabled again.",
-	"enabled":     "Account enabled: its keys and credentials work again.",
-	"returned":    "Back in the operator console.",
-	"switchended": "The tenant's session ended (the account may be disabled); back in the operator console.",
+	"updated":      "User saved.",
+	"disabled":     "Account disabled: its sessions, API keys, sender keys and SMTP credentials stopped working at once; it cannot sign in until enabled again.",
+	"enabled":      "Account enabled: its keys and credentials work again.",
+	"returned":     "Back in the operator console.",
+	"groupcreated": "Group created.",
+	"groupsaved":   "Group saved.",
+	"groupcopied":  "Group duplicated: this is the copy.",
+	"switchended":  "The tenant's session ended (the account may be disabled); back in the operator console.",
 }
 
 func (c *Console) render(ec echo.Context, status int, name string, p page) error {
