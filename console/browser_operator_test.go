@@ -93,6 +93,14 @@ func TestBrowserOperator(t *testing.T) {
 		b.fail("the deleted copy is listed")
 	}
 	b.shot("operator-groups")
+	// A platform gateway.
+	b.open("/console/admin/gateways")
+	b.fill("#gw-label", "Relay one")
+	b.fill("#gw-host", "smtp.relay-one-with-a-long-host-name.example")
+	b.fill("#gw-port", "2525")
+	b.submit("#create-gateway")
+	b.contains("#gateways", "smtp.relay-one-with-a-long-host-name.example:2525")
+	b.shot("operator-gateways")
 	b.open("/console/admin/users")
 
 	// 360 px wide: the login page and every operator page fit.
@@ -103,7 +111,7 @@ func TestBrowserOperator(t *testing.T) {
 			frank = strings.Fields(l)[0]
 		}
 	}
-	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1"} {
+	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1", "/console/admin/gateways"} {
 		b.fits(p)
 	}
 	b.shot("operator-user-360")

@@ -105,4 +105,9 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/admin/groups/:id", c.operator(c.adminUpdateGroup))
 	g.POST("/admin/groups/:id/duplicate", c.operator(c.adminDuplicateGroup))
 	g.POST("/admin/groups/:id/delete", c.operator(c.adminDeleteGroup))
+	g.GET("/admin/gateways", c.operator(c.adminGateways))
+	g.POST("/admin/gateways", c.operator(c.adminCreateGateway))
+	g.GET("/admin/gateways/:id", c.operator(c.adminGateway))
+	g.POST("/admin/gateways/:id", c.operator(c.adminUpdateGateway))
+	g.POST("/admin/gateways/:id/delete", c.operator(c.adminDeleteGateway))
 }

@@ -308,3 +308,101 @@ func (c *Console) adminDeleteGroup(ec echo.Context, s *session) error {
 	}
 	return c.redirect(ec, "/console/admin/groups", "deleted")
 }
+
+// --- platform gateways ---
+
+// gatewayFields are the platform gateway form's text fields, sent as typed.
+var gatewayFields = []string{"Label", "Host", "Port", "Username", "Encryption", "FromAddress", "FromName"}
+
+type gatewayRow struct {
+	GatewayID               int64
+	Label, Host, Username   string
+	Encryption, FromAddress string
+	FromName, Interface     string
+	Port                    int
+	Enabled, Leasable       bool
+}
+
+func (c *Console) adminGateways(ec echo.Context, s *session) error {
+	return c.showGateways(ec, s, http.StatusOK, "", map[string]string{"Port": "587", "Encryption": "starttls", "Enabled": "1"})
+}
+
+func (c *Console) showGateways(ec echo.Context, s *session, status int, msg string, form map[string]string) error {
+	var res struct{ Gateways []gatewayRow }
+	if e := c.call(ec, s.creds(), "gateways.list", nil, &res); e != nil {
+		return c.failed(ec, s, e)
+	}
+	return c.render(ec, status, "admin_gateways", page{Title: "Platform gateways", Nav: "admin_gateways", Session: s, Error: msg,
+		Data: map[string]any{"Gateways": res.Gateways, "Form": form}})
+}
+
+// gatewayForm reads the gateway form; the password is sent only when typed.
+func gatewayForm(ec echo.Context) (map[string]string, map[string]any) {
+	form := map[string]string{}
+	params := map[string]any{}
+	for _, f := range gatewayFields {
+		form[f] = strings.TrimSpace(ec.FormValue(f))
+		params[f] = form[f]
+	}
+	for _, f := range []string{"Enabled", "Leasable"} {
+		form[f] = ec.FormValue(f)
+		params[f] = strconv.FormatBool(form[f] == "1")
+	}
+	if pw := ec.FormValue("Password"); pw != "" {
+		params["Password"] = pw
+	}
+	return form, params
+}
+
+func (c *Console) adminCreateGateway(ec echo.Context, s *session) error {
+	form, params := gatewayForm(ec)
+	var res struct{ GatewayID int64 }
+	if e := c.call(ec, s.creds(), "gateways.create", params, &res); e != nil {
+		if e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied {
+			return c.failed(ec, s, e)
+		}
+		return c.showGateways(ec, s, http.StatusUnprocessableEntity, e.Message(), form)
+	}
+	return c.redirect(ec, "/console/admin/gateways", "added")
+}
+
+func (c *Console) adminGateway(ec echo.Context, s *session) error {
+	var res struct{ Gateway gatewayRow }
+	if e := c.call(ec, s.creds(), "gateways.get", map[string]any{"GatewayID": ec.Param("id")}, &res); e != nil {
+		return c.failed(ec, s, e)
+	}
+	g := res.Gateway
+	form := map[string]string{"Label": g.Label, "Host": g.Host, "Port": strconv.Itoa(g.Port), "Username": g.Username,
+		"Encryption": g.Encryption, "FromAddress": g.FromAddress, "FromName": g.FromName}
+	if g.Enabled {
+		form["Enabled"] = "1"
+	}
+	if g.Leasable {
+		form["Leasable"] = "1"
+	}
+	return c.showGateway(ec, s, http.StatusOK, "", form)
+}
+
+func (c *Console) showGateway(ec echo.Context, s *session, status int, msg string, form map[string]string) error {
+	return c.render(ec, status, "admin_gateway", page{Title: "Gateway " + form["Label"], Nav: "admin_gateways", Session: s, Error: msg,
+		Data: map[string]any{"ID": ec.Param("id"), "Form": form}})
+}
+
+func (c *Console) adminUpdateGateway(ec echo.Context, s *session) error {
+	form, params := gatewayForm(ec)
+	params["GatewayID"] = ec.Param("id")
+	if e := c.call(ec, s.creds(), "gateways.update", params, nil); e != nil {
+		if e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied || e.Kind == dispatcher.KindNotFound {
+			return c.failed(ec, s, e)
+		}
+		return c.showGateway(ec, s, http.StatusUnprocessableEntity, e.Message(), form)
+	}
+	return c.redirect(ec, "/console/admin/gateways/"+ec.Param("id"), "gwsaved")
+}
+
+func (c *Console) adminDeleteGateway(ec echo.Context, s *session) error {
+	if e := c.call(ec, s.creds(), "gateways.delete", map[string]any{"GatewayID": ec.Param("id")}, nil); e != nil {
+		return c.failed(ec, s, e)
+	}
+	return c.redirect(ec, "/console/admin/gateways", "deleted")
+}

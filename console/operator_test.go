@@ -206,3 +206,42 @@ func TestConsoleOperatorGroups(t *testing.T) {
 		t.Fatalf("unknown group: %d", code)
 	}
 }
+
+// TestConsoleOperatorGateways: the operator adds a platform gateway (its password is never
+// shown), edits it, gets a clear error for a bad port, and deletes it.
+func TestConsoleOperatorGateways(t *testing.T) {
+	env := apptest.Start(t, nil)
+	op := operatorSignIn(t, env)
+	if code, body, _ := op.get("/console/admin/gateways"); code != 200 || !strings.Contains(body, "No platform gateway yet") {
+		t.Fatalf("gateways: %d", code)
+	}
+	code, body := op.post("/console/admin/gateways", "/console/admin/gateways", url.Values{"Label": {"Relay one"}, "Host": {"smtp.relay-one.example"},
+		"Port": {"2525"}, "Encryption": {"starttls"}, "Username": {"relay"}, "Password": {"s3cret-relay-pass"}, "Enabled": {"1"}})
+	if code != 200 || !strings.Contains(body, ">Relay one</a>") || !strings.Contains(body, "smtp.relay-one.example:2525") || strings.Contains(body, "s3cret-relay-pass") {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := regexp.MustCompile(`href="/console/admin/gateways/(\d+)"`).FindStringSubmatch(body)[1]
+	page := "/console/admin/gateways/" + id
+	if code, body, _ := op.get(page); code != 200 || strings.Contains(body, "s3cret-relay-pass") || !strings.Contains(body, `value="relay"`) {
+		t.Fatalf("gateway page: %d", code)
+	}
+	form := url.Values{"Label": {"Relay one"}, "Host": {"smtp.relay-one.example"}, "Port": {"587"}, "Encryption": {"tls"}, "Username": {"relay"},
+		"Enabled": {"1"}, "Leasable": {"1"}}
+	if code, body := op.post(page, page, form); code != 200 || !strings.Contains(body, "Gateway saved") || !strings.Contains(body, `id="gw-leasable" name="Leasable" value="1" checked`) {
+		t.Fatalf("save: %d", code)
+	}
+	g := env.MustAPI(map[string]any{"Command": "gateways.get", "AdminAPIKey": apptest.AdminKey, "GatewayID": id})["Gateway"].(map[string]any)
+	if fmt.Sprintf("%v %v %v", g["Port"], g["Encryption"], g["Leasable"]) != "587 tls true" {
+		t.Fatalf("saved: %v", g)
+	}
+	form.Set("Port", "70000")
+	if code, body := op.post(page, page, form); code != 422 || !strings.Contains(body, "Invalid Port") {
+		t.Fatalf("bad port: %d", code)
+	}
+	if code, body := op.post(page, page+"/delete", url.Values{}); code != 200 || strings.Contains(body, "Relay one") {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, _ := op.get(page); code != 404 {
+		t.Fatalf("deleted gateway: %d", code)
+	}
+}

@@ -73,6 +73,7 @@ var notices = map[string]string{
 	"groupcreated": "Group created.",
 	"groupsaved":   "Group saved.",
 	"groupcopied":  "Group duplicated: this is the copy.",
+	"gwsaved":      "Gateway saved.",
 	"switchended":  "The tenant's session ended (the account may be disabled); back in the operator console.",
 }
 
