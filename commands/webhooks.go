@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -83,6 +84,20 @@ func (a *App) registerWebhooks(r *dispatcher.Registry) {
 		Name: "emailgateway.regeneratesigningkey", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
 		Params:  []dispatcher.Param{{Name: "DomainID", Type: dispatcher.Int, Required: true, Code: 1}},
 		Handler: a.regenerateSigningKey,
+	})
+	// gatewayd's own, for the console (docs/console.md).
+	r.Register(&dispatcher.Command{
+		Name: "emailgateway.webhookdeliveries", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
+		Params:  []dispatcher.Param{{Name: "DomainID", Type: dispatcher.Int, Required: true, Code: 1}},
+		Handler: a.webhookDeliveries,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "emailgateway.testwebhook", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
+		Params: []dispatcher.Param{
+			{Name: "WebhookID", Type: dispatcher.Int, Required: true, Code: 1},
+			{Name: "DomainID", Type: dispatcher.Int, Required: true, Code: 2},
+		},
+		Handler: a.testWebhook,
 	})
 
 	// The v1 routes (/api/v1/webhooks), also reachable on api.php with SenderAPIKey.
@@ -288,4 +303,56 @@ func (a *App) removeWebhook(ctx context.Context, req *dispatcher.Request) (any, 
 		return nil, err
 	}
 	return map[string]any{}, nil
+}
+
+// webhookDeliveries lists a domain's 50 latest webhook deliveries, newest first: the event
+// type, the URL, the state (pending, delivered, failed, dropped), the attempts, the receiver's
+// last HTTP status (0: no answer) and error. Codes: 1 DomainID missing, 2 domain not found or
+// access denied.
+func (a *App) webhookDeliveries(ctx context.Context, req *dispatcher.Request) (any, error) {
+	d, err := a.ownDomain(ctx, req, req.Params.Int("DomainID"), 2)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := a.DB.OutboxByDomain(ctx, d.ID, 200)
+	if err != nil {
+		return nil, err
+	}
+	out := []map[string]any{}
+	for _, o := range rows {
+		if o.Kind != storage.OutboxWebhook || len(out) == 50 {
+			continue
+		}
+		var p storage.WebhookPayload
+		json.Unmarshal([]byte(o.Payload), &p)
+		out = append(out, map[string]any{"DeliveryID": o.ID, "WebhookID": o.WebhookID, "Event": eventName(req, p.Event),
+			"URL": o.URL, "State": o.State, "Attempts": o.Attempts, "StatusCode": o.LastStatus, "Error": o.LastError,
+			"Test": p.Test, "CreatedAt": o.CreatedAt, "UpdatedAt": o.UpdatedAt})
+	}
+	return map[string]any{"Deliveries": out}, nil
+}
+
+// testWebhook queues a test event to one webhook of the domain: its event type, "test": true,
+// signed with the domain's key like any delivery, seen in webhookdeliveries. Codes: 1
+// WebhookID, 2 DomainID missing (together); 3 domain not found or access denied; 4 webhook not
+// found (or not this domain's).
+func (a *App) testWebhook(ctx context.Context, req *dispatcher.Request) (any, error) {
+	d, err := a.ownDomain(ctx, req, req.Params.Int("DomainID"), 3)
+	if err != nil {
+		return nil, err
+	}
+	w, err := a.DB.WebhookByID(ctx, d.ID, req.Params.Int("WebhookID"))
+	if isNotFound(err) {
+		return nil, dispatcher.NotFound(4, "Webhook not found or access denied")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.DB.EnqueueWebhookTest(ctx, w); err != nil {
+		return nil, err
+	}
+	if a.Enqueued != nil {
+		a.Enqueued()
+	}
+	return map[string]any{"WebhookID": w.ID, "Event": eventName(req, w.Event)}, nil
 }

@@ -2,8 +2,11 @@ package console_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -15,7 +18,10 @@ import (
 // that each fits a 360 px wide screen.
 func TestBrowserTenantPages(t *testing.T) {
 	ctx := browser(t)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	defer hook.Close()
 	env := apptest.Start(t, nil)
+	env.Server.StartWebhooks()
 	u := env.CreateUser("alice")
 	domain := "a-tenant-with-a-very-long-sender-domain-name-for-the-layout.example"
 	d := env.AddDomain(u, domain)
@@ -44,7 +50,29 @@ func TestBrowserTenantPages(t *testing.T) {
 	b.contains("#smtp-server", "mx.gateway.test")
 	b.shot("tenant-key-rotated")
 
-	pages := []string{page}
+	// Webhooks: add one, reveal the signing key, send a test event, see its status code.
+	b.open("/console/webhooks")
+	b.do(chromedp.SetValue(chromedp.CSS("#w-event"), "bounced"))
+	b.fill("#w-url", hook.URL+"/mail-events")
+	b.submit("#add-webhook")
+	b.contains("#webhooks", hook.URL+"/mail-events")
+	b.submit("#reveal-key")
+	if k := b.text("#signing-key"); !strings.HasPrefix(k, "whsec_") {
+		t.Fatalf("signing key %q", k)
+	}
+	b.submit("#webhooks button.test-hook")
+	b.contains(".notice", "Test event queued")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(b.text("#deliveries tbody"), "204") {
+		if time.Now().After(deadline) {
+			b.fail("the test event's delivery does not show 204")
+		}
+		time.Sleep(300 * time.Millisecond)
+		b.open("/console/webhooks")
+	}
+	b.shot("tenant-webhooks")
+
+	pages := []string{page, "/console/webhooks"}
 	// 360 px wide: nothing is wider than the screen.
 	b.do(chromedp.EmulateViewport(360, 740))
 	for _, p := range pages {

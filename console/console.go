@@ -87,6 +87,12 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/send", c.tenant(c.send))
 	g.GET("/messages", c.tenant(c.messages))
 	g.GET("/messages/:domain/:message", c.tenant(c.message))
+	g.GET("/webhooks", c.tenant(c.webhooks))
+	g.POST("/webhooks", c.tenant(c.addWebhook))
+	g.POST("/webhooks/key/reveal", c.tenant(c.revealSigningKey))
+	g.POST("/webhooks/key/rotate", c.tenant(c.rotateSigningKey))
+	g.POST("/webhooks/:hook/test", c.tenant(c.testWebhook))
+	g.POST("/webhooks/:hook/delete", c.tenant(c.deleteWebhook))
 
 	// Operator.
 	g.GET("/admin", c.operator(c.adminHome))

@@ -124,7 +124,11 @@ func (c *Console) failed(ec echo.Context, s *session, e *dispatcher.Error) error
 
 func (c *Console) redirect(ec echo.Context, path, done string) error {
 	if done != "" {
-		path += "?done=" + done
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "done=" + done
 	}
 	return ec.Redirect(http.StatusSeeOther, path)
 }

@@ -2,12 +2,18 @@ package console_test
 
 import (
 	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gatewayd/app/apptest"
+	"gatewayd/webhooks"
 )
 
 // signIn opens a console session for a tenant.
@@ -26,7 +32,7 @@ func find(t *testing.T, re, body string) string {
 	if m == nil {
 		t.Fatalf("%s not on the page:\n%s", re, body)
 	}
-	return m[1]
+	return html.UnescapeString(m[1])
 }
 
 // TestConsoleRotateCredentials: a sender key and SMTP credentials rotate from the domain page;
@@ -77,5 +83,97 @@ func TestConsoleRotateCredentials(t *testing.T) {
 	r := env.MustAPI(map[string]any{"Command": "emailgateway.addapi", "SessionID": other.SessionID, "DomainID": od, "Description": "x"})
 	if code, _ := c.post(page, fmt.Sprintf("%s/keys/%v/rotate", page, r["NewAPIKeyID"]), url.Values{}); code != 404 {
 		t.Fatalf("rotate another tenant's key: %d", code)
+	}
+}
+
+// TestConsoleWebhooks: add a webhook, reveal and rotate the signing key, send a test event
+// that the receiver gets signed and the recent deliveries show with its status code, delete;
+// another tenant's webhooks are neither shown nor deletable.
+func TestConsoleWebhooks(t *testing.T) {
+	got := make(chan *http.Request, 10)
+	bodies := make(chan string, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- string(b)
+		w.WriteHeader(202)
+	}))
+	defer recv.Close()
+	env := apptest.Start(t, nil)
+	env.Server.StartWebhooks()
+	u := env.CreateUser("carol")
+	d := env.AddDomain(u, "carol.example")
+	c := signIn(t, env, u)
+	page := fmt.Sprintf("/console/webhooks?domain=%d", d)
+	ds := fmt.Sprint(d)
+
+	if code, body := c.post(page, "/console/webhooks", url.Values{"DomainID": {ds}, "Event": {"bounced"}, "WebhookURL": {"ftp://x"}}); code != 422 || !strings.Contains(body, "Invalid webhook URL") {
+		t.Fatalf("bad url: %d", code)
+	}
+	code, body := c.post(page, "/console/webhooks", url.Values{"DomainID": {ds}, "Event": {"bounced"}, "WebhookURL": {recv.URL + "/hook"}})
+	if code != 200 || !strings.Contains(body, "Saved.") || strings.Count(body, `class="webhook"`) != 1 || !strings.Contains(body, recv.URL+"/hook") {
+		t.Fatalf("add webhook: %d\n%s", code, body)
+	}
+	if strings.Contains(body, "whsec_") && !strings.Contains(body, "whsec_••••") {
+		t.Fatal("signing key shown unasked")
+	}
+	_, body = c.post(page, "/console/webhooks/key/reveal", url.Values{"DomainID": {ds}})
+	key := find(t, `id="signing-key">(whsec_[^<]+)<`, body)
+	_, body = c.post(page, "/console/webhooks/key/rotate", url.Values{"DomainID": {ds}})
+	if rotated := find(t, `id="signing-key">(whsec_[^<]+)<`, body); rotated == key {
+		t.Fatal("rotate kept the key")
+	} else {
+		key = rotated
+	}
+	hook := find(t, `/console/webhooks/(\d+)/test"`, body)
+	code, body = c.post(page, "/console/webhooks/"+hook+"/test", url.Values{"DomainID": {ds}})
+	if code != 200 || !strings.Contains(body, "Test event queued") {
+		t.Fatalf("test event: %d", code)
+	}
+	var r *http.Request
+	select {
+	case r = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the test event was not delivered")
+	}
+	payload := <-bodies
+	if !strings.Contains(payload, `"test":true`) || !strings.Contains(payload, `"event":"bounced"`) {
+		t.Fatalf("test payload %s", payload)
+	}
+	if err := webhooks.Verify(key, r.Header, []byte(payload), 0, time.Now()); err != nil {
+		t.Fatalf("the test event is not signed with the rotated key: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, _ = c.get(page)
+		if strings.Contains(body, `<td class="status">202</td>`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery with status 202:\n%s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Another tenant sees none of it and cannot delete it.
+	other := env.CreateUser("dave")
+	od := env.AddDomain(other, "dave.example")
+	oc := signIn(t, env, other)
+	if code, body, _ := oc.get(page); code != 404 || strings.Contains(body, recv.URL) {
+		t.Fatalf("another tenant's webhooks page: %d", code)
+	}
+	if _, body, _ := oc.get("/console/webhooks"); strings.Contains(body, recv.URL) {
+		t.Fatal("another tenant's webhook listed")
+	}
+	if code, _ := oc.post("/console/webhooks", "/console/webhooks/"+hook+"/delete", url.Values{"DomainID": {fmt.Sprint(od)}}); code != 404 {
+		t.Fatalf("delete another tenant's webhook: %d", code)
+	}
+	if code, _ := oc.post("/console/webhooks", "/console/webhooks/key/reveal", url.Values{"DomainID": {ds}}); code != 404 {
+		t.Fatalf("reveal another tenant's key: %d", code)
+	}
+
+	code, body = c.post(page, "/console/webhooks/"+hook+"/delete", url.Values{"DomainID": {ds}})
+	if code != 200 || strings.Count(body, `class="webhook"`) != 0 || strings.Contains(body, key) {
+		t.Fatalf("delete: %d", code)
 	}
 }

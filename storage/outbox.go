@@ -157,6 +157,8 @@ type WebhookPayload struct {
 	URL       string         `json:"url,omitempty"`
 	UserAgent string         `json:"user_agent,omitempty"`
 	IP        string         `json:"ip,omitempty"`
+	// Test marks a test event sent from the console (no message produced it).
+	Test bool `json:"test,omitempty"`
 }
 
 // PayloadMessage carries the message headers, as getevents shows them.

@@ -115,3 +115,30 @@ func (db *DB) CredentialCountsByUser(ctx context.Context, userID int64) (map[int
 	}
 	return out, nil
 }
+
+// WebhookByID is one webhook of the domain; a webhook of another domain is ErrNotFound.
+func (db *DB) WebhookByID(ctx context.Context, domainID, id int64) (*Webhook, error) {
+	var w Webhook
+	err := db.r.GetContext(ctx, &w, "SELECT "+webhookCols+" FROM domain_webhooks WHERE id = ? AND domain_id = ?", id, domainID)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &w, nil
+}
+
+// EnqueueWebhookTest queues one test delivery to w: a payload of w's event type marked
+// "test": true, with no message behind it (event 0), signed and retried like any other.
+func (db *DB) EnqueueWebhookTest(ctx context.Context, w *Webhook) error {
+	t := now()
+	body, err := jsonBytes(WebhookPayload{Event: w.Event, LegacyEvent: LegacyEventName(w.Event), Timestamp: t,
+		MessageID: "test", Recipient: "recipient@example.com", Tags: []string{"test"}, Test: true,
+		Message: PayloadMessage{Headers: PayloadHeaders{From: "sender@example.com", To: "recipient@example.com",
+			Subject: "Test event from the gatewayd console"}}})
+	if err != nil {
+		return err
+	}
+	return db.Tx(ctx, func(tx *sqlxTx) error {
+		return insertOutbox(ctx, tx, &OutboxRow{Kind: OutboxWebhook, DomainID: w.DomainID, WebhookID: w.ID, URL: w.URL,
+			Payload: string(body)}, t)
+	})
+}
