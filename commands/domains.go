@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/net/idna"
 
@@ -92,8 +93,13 @@ func NormalizeDomain(name string) (string, bool) {
 
 func (a *App) addDomain(ctx context.Context, req *dispatcher.Request) (any, error) {
 	name, ok := NormalizeDomain(req.Params.String("DomainName"))
+	var issues []dispatcher.Issue
 	if !ok {
-		return nil, dispatcher.Invalid(dispatcher.Field("DomainName", 2, "Invalid domain name format"))
+		issues = append(issues, dispatcher.Field("DomainName", 2, "Invalid domain name format"))
+	}
+	var track storage.SenderDomain
+	if issues = append(issues, trackOptions(req.Params, &track, 4)...); len(issues) > 0 {
+		return nil, dispatcher.Invalid(issues...)
 	}
 	u, err := a.userOf(ctx, req.Principal)
 	if err != nil {
@@ -118,6 +124,8 @@ func (a *App) addDomain(ctx context.Context, req *dispatcher.Request) (any, erro
 	d := &storage.SenderDomain{
 		UserID: u.ID, Name: name, Status: storage.DomainPending,
 		DKIMSelector: dkim.NewSelector(), DKIMPrivateEnc: privEnc, DKIMPublic: pub, SigningKeyEnc: whsecEnc,
+		Subdomain: track.Subdomain, TrackPrefix: track.TrackPrefix, TrackMerge: track.TrackMerge,
+		TrackPrefixDisabled: track.TrackPrefixDisabled,
 	}
 	_, maxDomains, err := a.EffectiveLimits(ctx, u)
 	if err != nil {
@@ -133,7 +141,7 @@ func (a *App) addDomain(ctx context.Context, req *dispatcher.Request) (any, erro
 	}
 	return map[string]any{
 		"NewSenderDomainID": d.ID,
-		"Domain":            map[string]any{"DomainID": d.ID, "SenderDomain": d.Name, "Status": d.Status, "Options": map[string]any{}},
+		"Domain":            domainView(d),
 	}, nil
 }
 
@@ -156,7 +164,18 @@ func domainView(d *storage.SenderDomain) map[string]any {
 		opts["HostingProvider"] = d.HostingProvider
 	}
 	if d.Subdomain != "" {
+		// Subdomain is the name of the first reference; CustomSubdomain octeth-5.9.4's.
 		opts["Subdomain"] = d.Subdomain
+		opts["CustomSubdomain"] = d.Subdomain
+	}
+	if d.TrackPrefix != "" {
+		opts["CustomTrackPrefix"] = d.TrackPrefix
+	}
+	if d.TrackMerge != "" {
+		opts["CustomTrackMerge"] = d.TrackMerge
+	}
+	if d.TrackPrefixDisabled {
+		opts["TrackPrefixDisabled"] = true
 	}
 	return map[string]any{"DomainID": d.ID, "SenderDomain": d.Name, "Status": d.Status, "Options": opts}
 }
@@ -177,7 +196,8 @@ func (a *App) getDomain(ctx context.Context, req *dispatcher.Request) (any, erro
 }
 
 // updateDomain changes options. Codes: 1 DomainID missing, 5 not found, 6 an option's value
-// is invalid (tracking flags 0 or 1; Subdomain one DNS label; HostingProvider 1-255 chars).
+// is invalid (flags 0 or 1; Subdomain and TrackPrefix one DNS label of at most 32 characters;
+// TrackMerge . or -; HostingProvider 1-255 chars).
 func (a *App) updateDomain(ctx context.Context, req *dispatcher.Request) (any, error) {
 	p := req.Params
 	d, err := a.ownDomain(ctx, req, p.Int("DomainID"), 5)
@@ -189,15 +209,9 @@ func (a *App) updateDomain(ctx context.Context, req *dispatcher.Request) (any, e
 		if !p.Has(name) {
 			return
 		}
-		n, ok := p.IntOK(name)
-		if b, isBool := dispatcher.AsBool(p.Value(name)); !ok && isBool {
-			n, ok = int64(b2i(b)), true
+		if is := readFlag(p, name, dst, 6); is != nil {
+			issues = append(issues, *is)
 		}
-		if !ok || (n != 0 && n != 1) {
-			issues = append(issues, dispatcher.Field(name, 6, "Invalid "+name+" (0 or 1)"))
-			return
-		}
-		*dst = n == 1
 	}
 	flag("LinkTracking", &d.LinkTracking)
 	flag("OpenTracking", &d.OpenTracking)
@@ -209,20 +223,29 @@ func (a *App) updateDomain(ctx context.Context, req *dispatcher.Request) (any, e
 		}
 		d.HostingProvider = hp
 	}
-	if _, ok := dispatcher.Lookup(p.Tree(), "Subdomain"); ok {
-		sub := strings.ToLower(strings.TrimSpace(p.String("Subdomain")))
-		if sub != "" && !validLabel(sub) || sub == "bounces" {
-			issues = append(issues, dispatcher.Field("Subdomain", 6, "Invalid Subdomain (one DNS label, not \"bounces\")"))
-		}
-		d.Subdomain = sub
-	}
+	oldSub := d.Subdomain
+	issues = append(issues, trackOptions(p, d, 6)...)
 	if len(issues) > 0 {
 		return nil, dispatcher.Invalid(issues...)
 	}
 	if err := a.DB.UpdateDomainOptions(ctx, d); err != nil {
 		return nil, err
 	}
-	return map[string]any{"Domain": domainView(d)}, nil
+	return map[string]any{"Domain": domainView(d), "SubdomainChanged": d.Subdomain != oldSub}, nil
+}
+
+// readFlag reads a 0/1 option (true/false accepted) into dst, or answers its issue with code.
+func readFlag(p dispatcher.Params, name string, dst *bool, code int) *dispatcher.Issue {
+	n, ok := p.IntOK(name)
+	if b, isBool := dispatcher.AsBool(p.Value(name)); !ok && isBool {
+		n, ok = int64(b2i(b)), true
+	}
+	if !ok || (n != 0 && n != 1) {
+		is := dispatcher.Field(name, code, "Invalid "+name+" (0 or 1)")
+		return &is
+	}
+	*dst = n == 1
+	return nil
 }
 
 func validLabel(l string) bool {
@@ -239,8 +262,8 @@ func (a *App) getDomains(ctx context.Context, req *dispatcher.Request) (any, err
 		return nil, err
 	}
 	out := make([]map[string]any, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, map[string]any{"DomainID": d.ID, "SenderDomain": d.Name, "Status": d.Status})
+	for i := range ds {
+		out = append(out, a.domainListView(&ds[i]))
 	}
 	if req.Params.Bool("WithCounts") {
 		if err := a.addCredentialCounts(ctx, req.Principal.UserID, out); err != nil {
@@ -248,6 +271,21 @@ func (a *App) getDomains(ctx context.Context, req *dispatcher.Request) (any, err
 		}
 	}
 	return map[string]any{"Domains": out}, nil
+}
+
+// domainListView is a getdomains row in octeth-5.9.4's legacy shape: domainView with
+// CreatedAt ("Y-m-d H:i:s", UTC), VerificationMeta (the records the domain publishes, as
+// verifydomain checks them) and PolicyMeta (gatewayd has no per-domain policies: []).
+func (a *App) domainListView(d *storage.SenderDomain) map[string]any {
+	v := domainView(d)
+	recs := []map[string]any{}
+	for _, r := range a.DomainRecords(d) {
+		recs = append(recs, map[string]any{"Name": r.Name, "Type": r.Type, "Value": r.Value, "Required": r.Required})
+	}
+	v["CreatedAt"] = time.Unix(d.CreatedAt, 0).UTC().Format("2006-01-02 15:04:05")
+	v["VerificationMeta"] = map[string]any{"DNSRecords": recs}
+	v["PolicyMeta"] = []any{}
+	return v
 }
 
 func (a *App) deleteDomain(ctx context.Context, req *dispatcher.Request) (any, error) {
@@ -274,7 +312,8 @@ type DNSRecord struct {
 func (a *App) SPFInclude() string { return "_spf." + a.Cfg.Hostname }
 
 // DomainRecords lists the records a domain needs: SPF (required), the DKIM key (required),
-// the return-path CNAME that brings bounces back, and the tracking CNAME when a Subdomain is set.
+// the return-path CNAME that brings bounces back, the Subdomain's CNAME when one is set, and
+// the tracking host's CNAME when TrackPrefix gives the domain one of its own.
 func (a *App) DomainRecords(d *storage.SenderDomain) []DNSRecord {
 	recs := []DNSRecord{
 		{Name: d.Name, Type: "TXT", Value: "v=spf1 include:" + a.SPFInclude() + " ~all", Required: true},
@@ -283,6 +322,9 @@ func (a *App) DomainRecords(d *storage.SenderDomain) []DNSRecord {
 	}
 	if d.Subdomain != "" {
 		recs = append(recs, DNSRecord{Name: d.Subdomain + "." + d.Name, Type: "CNAME", Value: trackingHost(a.Cfg.PublicURL)})
+	}
+	if h := TrackingHost(d); h != "" && h != d.ReturnPathDomain() {
+		recs = append(recs, DNSRecord{Name: h, Type: "CNAME", Value: trackingHost(a.Cfg.PublicURL)})
 	}
 	return recs
 }

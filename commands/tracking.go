@@ -51,7 +51,7 @@ func (t *Tracker) Handler() http.Handler {
 // cannot be transformed is sent as it is (and logged): tracking never blocks delivery.
 func (t *Tracker) Transform(ctx context.Context, d *storage.SenderDomain, m *storage.Message, r *storage.Recipient, raw []byte) ([]byte, error) {
 	o := tracking.MessageOptions{
-		Base: t.a.Cfg.PublicURL, Signer: t.Signer, RecipientID: r.ID,
+		Base: t.a.Cfg.PublicURL, LinkBase: t.a.TrackingBase(d), Signer: t.Signer, RecipientID: r.ID,
 		Links: d.LinkTracking || m.TrackLinks, Opens: d.OpenTracking || m.TrackOpens, Unsubscribe: d.UnsubscribeLink,
 		ListHeader: m.ListID > 0, Placeholders: m.Placeholders,
 	}

@@ -23,16 +23,22 @@ type SenderDomain struct {
 	UnsubscribeLink bool   `db:"unsubscribe_link"`
 	HostingProvider string `db:"hosting_provider"`
 	Subdomain       string `db:"subdomain"`
-	DKIMSelector    string `db:"dkim_selector"`
-	DKIMPrivateEnc  string `db:"dkim_private_enc"`
-	DKIMPublic      string `db:"dkim_public"`
-	SigningKeyEnc   string `db:"signing_key_enc"`
-	CreatedAt       int64  `db:"created_at"`
-	VerifiedAt      int64  `db:"verified_at"`
+	// TrackPrefix, TrackMerge and TrackPrefixDisabled choose the host of the domain's
+	// tracking URLs (commands.TrackingBase).
+	TrackPrefix         string `db:"track_prefix"`
+	TrackMerge          string `db:"track_merge"`
+	TrackPrefixDisabled bool   `db:"track_prefix_disabled"`
+	DKIMSelector        string `db:"dkim_selector"`
+	DKIMPrivateEnc      string `db:"dkim_private_enc"`
+	DKIMPublic          string `db:"dkim_public"`
+	SigningKeyEnc       string `db:"signing_key_enc"`
+	CreatedAt           int64  `db:"created_at"`
+	VerifiedAt          int64  `db:"verified_at"`
 }
 
 const domainCols = `id, user_id, name, status, link_tracking, open_tracking, unsubscribe_link, hosting_provider,
-	subdomain, dkim_selector, dkim_private_enc, dkim_public, signing_key_enc, created_at, verified_at`
+	subdomain, track_prefix, track_merge, track_prefix_disabled, dkim_selector, dkim_private_enc, dkim_public,
+	signing_key_enc, created_at, verified_at`
 
 // CreateDomain inserts d unless the user is at maxDomains (0: no limit), in one transaction.
 // It returns ErrLimit at the limit and ErrDuplicate when the user already has the name.
@@ -50,9 +56,10 @@ func (db *DB) CreateDomain(ctx context.Context, d *SenderDomain, maxDomains int)
 			}
 		}
 		res, err := tx.NamedExecContext(ctx, `INSERT INTO sender_domains (user_id, name, status, link_tracking,
-			open_tracking, unsubscribe_link, hosting_provider, subdomain, dkim_selector, dkim_private_enc, dkim_public,
-			signing_key_enc, created_at, verified_at) VALUES (:user_id, :name, :status, :link_tracking, :open_tracking,
-			:unsubscribe_link, :hosting_provider, :subdomain, :dkim_selector, :dkim_private_enc, :dkim_public,
+			open_tracking, unsubscribe_link, hosting_provider, subdomain, track_prefix, track_merge, track_prefix_disabled,
+			dkim_selector, dkim_private_enc, dkim_public, signing_key_enc, created_at, verified_at) VALUES (:user_id, :name,
+			:status, :link_tracking, :open_tracking, :unsubscribe_link, :hosting_provider, :subdomain, :track_prefix,
+			:track_merge, :track_prefix_disabled, :dkim_selector, :dkim_private_enc, :dkim_public,
 			:signing_key_enc, :created_at, :verified_at)`, d)
 		if isDuplicate(err) {
 			return ErrDuplicate
@@ -108,11 +115,12 @@ func (db *DB) DomainsByName(ctx context.Context, name string) ([]SenderDomain, e
 	return ds, err
 }
 
-// UpdateDomainOptions saves the tracking options, hosting provider and subdomain.
+// UpdateDomainOptions saves the tracking options, hosting provider, subdomain and tracking host.
 func (db *DB) UpdateDomainOptions(ctx context.Context, d *SenderDomain) error {
 	_, err := db.w.NamedExecContext(ctx, `UPDATE sender_domains SET link_tracking = :link_tracking,
 		open_tracking = :open_tracking, unsubscribe_link = :unsubscribe_link, hosting_provider = :hosting_provider,
-		subdomain = :subdomain WHERE id = :id AND user_id = :user_id`, d)
+		subdomain = :subdomain, track_prefix = :track_prefix, track_merge = :track_merge,
+		track_prefix_disabled = :track_prefix_disabled WHERE id = :id AND user_id = :user_id`, d)
 	return err
 }
 

@@ -15,7 +15,11 @@ import (
 
 // MessageOptions says how to transform one message for one recipient.
 type MessageOptions struct {
-	Base        string // GATEWAY_PUBLIC_URL
+	Base string // GATEWAY_PUBLIC_URL
+	// LinkBase, when set, is the base of the recipient's tracking URLs (open, click and
+	// unsubscribe) instead of Base: a sender domain's own tracking host. Placeholders are
+	// still looked for under Base, where acceptance rendered them.
+	LinkBase    string
 	Signer      *Signer
 	RecipientID int64
 	Links       bool // rewrite the links of the HTML body for click tracking
@@ -31,6 +35,13 @@ type MessageOptions struct {
 	// Placeholders replaces UnsubscribePlaceholder(Base) in the bodies with the recipient's
 	// unsubscribe URL (a %Link:Unsubscribe% tag rendered at acceptance).
 	Placeholders bool
+}
+
+func (o *MessageOptions) linkBase() string {
+	if o.LinkBase != "" {
+		return o.LinkBase
+	}
+	return o.Base
 }
 
 // unsubscribePlaceholder is the token part of the URL a %Link:Unsubscribe% tag renders to
@@ -64,7 +75,7 @@ func TransformMessage(raw []byte, o MessageOptions) (out []byte, urls []string, 
 		t.nl = "\n"
 	}
 	if o.Unsubscribe || o.ListHeader || o.Placeholders {
-		t.unsubURL = UnsubscribeURL(o.Base, o.Signer, o.RecipientID)
+		t.unsubURL = UnsubscribeURL(o.linkBase(), o.Signer, o.RecipientID)
 	}
 	fields, bodyStart := t.fields(0, len(raw))
 	if bodyStart < 0 {
@@ -366,7 +377,7 @@ func (t *transformer) html(s string) (string, error) {
 			html.EscapeString(t.unsubURL) + `" style="color:#777777">Unsubscribe</a></p>`
 		s = insertBeforeBodyEnd(s, footer)
 	}
-	out, urls, err := Rewrite(s, t.o.Base, t.o.Signer, t.o.RecipientID, t.o.Links, t.o.Opens)
+	out, urls, err := Rewrite(s, t.o.linkBase(), t.o.Signer, t.o.RecipientID, t.o.Links, t.o.Opens)
 	if err != nil {
 		return "", fmt.Errorf("tracking: transform html: %w", err)
 	}

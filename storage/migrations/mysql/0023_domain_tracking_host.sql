@@ -1,0 +1,7 @@
+-- A sender domain's tracking host (octeth-5.9.4 adddomain/updatedomain): TrackPrefix (one DNS
+-- label), TrackMerge (how it joins the Subdomain: '.' or '-'; empty is '.') and
+-- TrackPrefixDisabled (tracking URLs on the MFROM domain instead).
+ALTER TABLE sender_domains
+  ADD COLUMN track_prefix VARCHAR(32) NOT NULL DEFAULT '',
+  ADD COLUMN track_merge VARCHAR(1) NOT NULL DEFAULT '',
+  ADD COLUMN track_prefix_disabled TINYINT NOT NULL DEFAULT 0;
