@@ -72,7 +72,25 @@ func TestBrowserTenantPages(t *testing.T) {
 	}
 	b.shot("tenant-webhooks")
 
-	pages := []string{page, "/console/webhooks"}
+	// Suppression list: add two addresses, search for one, remove it.
+	b.open("/console/suppressions")
+	b.fill("#sp-add", "bounced-once@example.net\nquiet@example.org")
+	b.fill("#sp-reason", "asked to stop")
+	b.submit("#add-suppressions")
+	b.contains("#added", "2 added")
+	b.fill("#sp-q", "quiet")
+	b.submit("#search button")
+	if rows := b.text("#suppressions tbody"); !strings.Contains(rows, "quiet@example.org") || strings.Contains(rows, "bounced-once") {
+		t.Fatalf("search shows %q", rows)
+	}
+	b.shot("tenant-suppressions")
+	b.submit("#suppressions button.danger")
+	b.contains(".notice", "Removed")
+	if rows := b.text("#suppressions tbody"); strings.Contains(rows, "quiet@example.org") {
+		t.Fatalf("removed address still listed: %q", rows)
+	}
+
+	pages := []string{page, "/console/webhooks", "/console/suppressions"}
 	// 360 px wide: nothing is wider than the screen.
 	b.do(chromedp.EmulateViewport(360, 740))
 	for _, p := range pages {

@@ -93,6 +93,9 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/webhooks/key/rotate", c.tenant(c.rotateSigningKey))
 	g.POST("/webhooks/:hook/test", c.tenant(c.testWebhook))
 	g.POST("/webhooks/:hook/delete", c.tenant(c.deleteWebhook))
+	g.GET("/suppressions", c.tenant(c.suppressions))
+	g.POST("/suppressions", c.tenant(c.addSuppressions))
+	g.POST("/suppressions/delete", c.tenant(c.deleteSuppression))
 
 	// Operator.
 	g.GET("/admin", c.operator(c.adminHome))

@@ -177,3 +177,54 @@ func TestConsoleWebhooks(t *testing.T) {
 		t.Fatalf("delete: %d", code)
 	}
 }
+
+// TestConsoleSuppressions: add addresses (one refused as invalid), search, remove; a
+// suppressed address cannot be sent to and can again once removed; another tenant's list
+// is not shown.
+func TestConsoleSuppressions(t *testing.T) {
+	env := apptest.Start(t, nil)
+	u := env.CreateUser("carol")
+	d := env.AddDomain(u, "carol.example")
+	env.EnableDomain(d)
+	c := signIn(t, env, u)
+
+	code, body := c.post("/console/suppressions", "/console/suppressions", url.Values{"Addresses": {"Gone@Example.net\nnot-an-address, kept@example.org"}, "Reason": {"asked by phone"}})
+	if code != 200 || !strings.Contains(body, `id="added">2 added, 1 not valid addresses skipped.`) || strings.Count(body, `class="suppressed"`) != 2 {
+		t.Fatalf("add: %d\n%s", code, body)
+	}
+	if code, body := c.post("/console/suppressions", "/console/suppressions", url.Values{"Addresses": {"nope"}}); code != 422 || !strings.Contains(body, "No valid address") {
+		t.Fatalf("add nothing valid: %d", code)
+	}
+	sendTo := func(to string) bool {
+		return env.API(map[string]any{"Command": "emailgateway.sendtest", "SessionID": u.SessionID, "DomainID": d, "To": to})["Success"] == true
+	}
+	if sendTo("gone@example.net") {
+		t.Fatal("a suppressed address was sent to")
+	}
+	_, body, _ = c.get("/console/suppressions?q=gone")
+	if strings.Count(body, `class="suppressed"`) != 1 || !strings.Contains(body, "gone@example.net") || !strings.Contains(body, "asked by phone") {
+		t.Fatalf("search:\n%s", body)
+	}
+	if _, body, _ := c.get("/console/suppressions?source=nonsense"); !strings.Contains(body, "Invalid SuppressionSource") {
+		t.Fatal("a bad source is not explained")
+	}
+	code, body = c.post("/console/suppressions", "/console/suppressions/delete", url.Values{"EmailAddress": {"gone@example.net"}, "q": {"gone"}})
+	if code != 200 || !strings.Contains(body, "Removed.") || strings.Contains(body, "gone@example.net</td>") {
+		t.Fatalf("remove: %d\n%s", code, body)
+	}
+	if !sendTo("gone@example.net") {
+		t.Fatal("a removed address still cannot be sent to")
+	}
+
+	other := env.CreateUser("dave")
+	oc := signIn(t, env, other)
+	if _, body, _ := oc.get("/console/suppressions"); strings.Contains(body, "kept@example.org") {
+		t.Fatal("another tenant's suppression list is shown")
+	}
+	if code, _ := oc.post("/console/suppressions", "/console/suppressions/delete", url.Values{"EmailAddress": {"kept@example.org"}}); code != 422 {
+		t.Fatalf("remove from another tenant's list: %d", code)
+	}
+	if _, body, _ := c.get("/console/suppressions"); !strings.Contains(body, "kept@example.org") {
+		t.Fatal("another tenant removed an address from this list")
+	}
+}
