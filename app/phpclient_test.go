@@ -81,8 +81,9 @@ func (c *phpClient) call(command string, data [][2]any) (map[string]any, []strin
 	return res, errs
 }
 
-// A PHP-style client runs user.create -> user.update -> users.get on the wire, form-encoded,
-// and handles an ErrorText array; run with -v to see the transcript.
+// A PHP-style client runs user.create -> user.update -> suppression.browse -> users.get on
+// the wire, form-encoded, and handles ErrorText arrays; run with -v to see the transcript
+// (testdata/transcripts/phpclient.txt replays the same exchanges as a golden).
 func TestPHPClientAccountFlow(t *testing.T) {
 	e := apptest.Start(t, nil)
 	c := &phpClient{e: e}
@@ -106,6 +107,35 @@ func TestPHPClientAccountFlow(t *testing.T) {
 		{"ReputationLevel", "Untrusted"}, {"MonthlySendLimit", 5000}}); errs != nil {
 		t.Fatalf("user.update: %v", errs)
 	}
+	// The new user logs in and reads its suppression list (after importing two addresses).
+	res, errs = c.call("user.login", [][2]any{{"Username", "newuser"}, {"Password", "securepassword"}})
+	if errs != nil {
+		t.Fatalf("user.login: %v", errs)
+	}
+	session := [2]any{"SessionID", res["SessionID"]}
+	if _, errs = c.call("suppression.import", [][2]any{session, {"EmailAddressesBulk", "bounced@example.net\nold@example.net"},
+		{"SuppressionSource", "Hard Bounced"}, {"Reason", "Bounce: 550 mailbox unavailable"}}); errs != nil {
+		t.Fatalf("suppression.import: %v", errs)
+	}
+	if _, errs = c.call("suppression.import", [][2]any{session, {"EmailAddresses", `["friend@example.org"]`}}); errs != nil {
+		t.Fatalf("suppression.import: %v", errs)
+	}
+	_, errs = c.call("suppression.browse", [][2]any{session, {"SuppressionSource", "Hard Bounced,Bogus"}})
+	if strings.Join(errs, ", ") != "Error 1: Invalid SuppressionSource value" {
+		t.Fatalf("suppression.browse errors: %v", errs)
+	}
+	res, errs = c.call("suppression.browse", [][2]any{session, {"SearchPattern", "*@example.net"},
+		{"SuppressionSource", "Hard Bounced,SPAM complaint"}, {"StartFrom", 0}, {"RetrieveCount", 50}})
+	if errs != nil {
+		t.Fatalf("suppression.browse: %v", errs)
+	}
+	supp, _ := res["SuppressedEmails"].(map[string]any)
+	b, _ := supp["bounced@example.net"].(map[string]any)
+	if res["TotalRecords"] != json.Number("2") || len(supp) != 2 || b["SuppressionSource"] != "Hard Bounced" ||
+		b["Reason"] != "Bounce: 550 mailbox unavailable" || b["RelOwnerUserID"] != uid || b["RelListID"] != "0" {
+		t.Fatalf("suppression.browse: %v", res)
+	}
+
 	res, errs = c.call("users.get", [][2]any{admin, {"RecordsPerRequest", 25}, {"RecordsFrom", 0}, {"OrderField", "UserID"},
 		{"OrderType", "DESC"}, {"RelUserGroupID", []any{1}}, {"SearchField", "EmailAddress"}, {"SearchKeyword", "user@example.com"}})
 	if errs != nil {
