@@ -104,6 +104,7 @@ func Register(r *dispatcher.Registry, a *App) {
 	a.registerSubscriberTags(r)
 	a.registerSubscriberJobs(r)
 	a.registerListReports(r)
+	a.registerListAnalytics(r)
 	a.registerConsole(r)
 }
 

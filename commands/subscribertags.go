@@ -119,11 +119,16 @@ func (a *App) tagsGet(ctx context.Context, req *dispatcher.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
+	return map[string]any{"Tags": tagListViews(tags)}, nil
+}
+
+// tagListViews renders tags as subscriber.tags.get shows them.
+func tagListViews(tags []storage.Tag) []map[string]any {
 	out := make([]map[string]any, 0, len(tags))
 	for _, t := range tags {
 		out = append(out, map[string]any{"TagID": t.ID, "TagName": t.Name, "TagDescription": t.Description, "SubscriberCount": t.Subscribers})
 	}
-	return map[string]any{"Tags": out}, nil
+	return out
 }
 
 func (a *App) tagsDelete(ctx context.Context, req *dispatcher.Request) (any, error) {

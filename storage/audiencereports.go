@@ -26,7 +26,8 @@ func (db *DB) SubscriberEvents(ctx context.Context, listID, subscriberID int64, 
 }
 
 // ListActivity is what gatewayd's own events and subscriber rows say about a list over a
-// window: recipients sent to, unique openers and clickers (bots left out), hard bounces,
+// window: recipients sent to, unique openers and clickers (bots left out), hard bounces (a
+// 5xx code or none; a 4xx bounce is soft),
 // and subscriptions, imports and unsubscriptions dated in the window.
 type ListActivity struct {
 	Sent, UniqueOpens, UniqueClicks, HardBounces int64
@@ -50,6 +51,7 @@ func (db *DB) ListActivities(ctx context.Context, listIDs []int64, from int64) (
 	}
 	q := `SELECT m.list_id, e.type, COUNT(DISTINCT e.recipient_id) AS n FROM messages m JOIN events e ON e.message_id = m.id
 		WHERE m.list_id IN (` + in + `) AND e.created_at >= ? AND e.bot = 0 AND e.type IN (?, ?, ?, ?)
+		AND (e.type <> 'bounced' OR e.code = 0 OR e.code >= 500)
 		GROUP BY m.list_id, e.type`
 	a := append(append([]any{}, args...), from, EventAccepted, EventOpened, EventClicked, EventBounced)
 	if err := db.r.SelectContext(ctx, &ev, q, a...); err != nil {
