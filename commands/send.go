@@ -192,13 +192,14 @@ type audience struct {
 }
 
 // values starts the personalization values of one message: the sender's user tags and the
-// unsubscribe link placeholder (filled per recipient at delivery).
+// unsubscribe and web view link placeholders (filled per recipient at delivery).
 func (au *audience) values(a *App, u *storage.User) *personalize.Values {
 	v := personalize.NewValues()
 	if u != nil {
 		userValues(v, u)
 	}
 	v.Set(personalize.Link, "Unsubscribe", tracking.UnsubscribePlaceholder(a.Cfg.PublicURL))
+	v.Set(personalize.Link, "WebBrowser", tracking.WebViewPlaceholder(a.Cfg.PublicURL))
 	return v
 }
 
@@ -283,7 +284,10 @@ func (a *App) acceptPersonal(ctx context.Context, req *dispatcher.Request, ic *i
 	if err != nil {
 		return nil, composeIssue(err)
 	}
-	ph := tracking.UnsubscribePlaceholder(a.Cfg.PublicURL)
+	hasPlaceholder := func(s string) bool {
+		return strings.Contains(s, tracking.UnsubscribePlaceholder(a.Cfg.PublicURL)) ||
+			strings.Contains(s, tracking.WebViewPlaceholder(a.Cfg.PublicURL))
+	}
 	s := &Submission{
 		User: u, Domain: d, Source: "api", APIKeyID: req.Principal.KeyID,
 		MailFrom: cm.From.Email, Subject: cm.Subject, Tags: sr.tags, Raw: raw,
@@ -291,7 +295,7 @@ func (a *App) acceptPersonal(ctx context.Context, req *dispatcher.Request, ic *i
 		Recipients:      envelope(cm.To, cm.CC, bcc),
 		TrackLinks:      sr.trackLinks, TrackOpens: sr.trackOpens, SendAt: sr.sendAt, UUID: id,
 		ListID: au.listID, SubscriberID: subID, JourneyID: sr.journeyID, ActionID: sr.actionID,
-		Placeholders: strings.Contains(cm.HTML, ph) || strings.Contains(cm.Text, ph),
+		Placeholders: hasPlaceholder(cm.HTML) || hasPlaceholder(cm.Text),
 	}
 	m, err := a.acceptOnce(ctx, ic, s)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func NewTracker(a *App) *Tracker {
 	return &Tracker{a: a, Signer: tracking.NewSigner(a.Keys.Subkey("tracking")), Window: BotWindow}
 }
 
-// Handler serves /t/o/, /t/c/ and /t/u/.
+// Handler serves /t/o/, /t/c/, /t/u/ and /t/v/.
 func (t *Tracker) Handler() http.Handler {
 	return &tracking.Handler{Signer: t.Signer, Recorder: t, Log: t.a.Log}
 }
@@ -215,4 +216,34 @@ func (t *Tracker) Unsubscribe(ctx context.Context, h tracking.Hit) error {
 		t.Notify()
 	}
 	return err
+}
+
+// WebView is the message as sent to the claim's recipient (%Link:WebBrowser%): the HTML body
+// of the stored message, which the personalization renderer filled for that recipient at
+// acceptance, with the recipient's own unsubscribe and web view links; a message without an
+// HTML body shows its plain text. Links are not click-tracked and no event is recorded.
+func (t *Tracker) WebView(ctx context.Context, c tracking.Claim) (string, error) {
+	r, err := t.recipient(ctx, c.RecipientID)
+	if err != nil {
+		return "", err
+	}
+	m, err := t.a.DB.MessageByID(ctx, r.MessageID)
+	if isNotFound(err) {
+		return "", tracking.ErrUnknown
+	} else if err != nil {
+		return "", err
+	}
+	htmlBody, text := tracking.Bodies(m.Raw)
+	fill := func(s string) string {
+		if m.Placeholders {
+			s, _ = tracking.FillPlaceholders(s, t.a.Cfg.PublicURL, t.Signer, r.ID)
+		}
+		return s
+	}
+	if strings.TrimSpace(htmlBody) != "" {
+		return fill(htmlBody), nil
+	}
+	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + html.EscapeString(m.Subject) +
+		"</title></head><body><pre style=\"white-space:pre-wrap;font-family:inherit\">" + html.EscapeString(fill(text)) +
+		"</pre></body></html>\n", nil
 }

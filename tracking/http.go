@@ -35,6 +35,8 @@ type Recorder interface {
 	UnsubscribeInfo(ctx context.Context, c Claim) (email, domain string, err error)
 	// Unsubscribe suppresses the address for the domain and records the event.
 	Unsubscribe(ctx context.Context, h Hit) error
+	// WebView returns the HTML document of the message as sent to the claim's recipient.
+	WebView(ctx context.Context, c Claim) (page string, err error)
 }
 
 // Handler serves the public tracking endpoints under /t/:
@@ -43,6 +45,7 @@ type Recorder interface {
 //	GET /t/c/{token}    302 to the stored URL, and a clicked event
 //	GET /t/u/{token}    a confirmation page with a button (no change on GET: scanners fetch links)
 //	POST /t/u/{token}   the unsubscription (the page's button, or RFC 8058 one-click)
+//	GET /t/v/{token}    the message as sent to the recipient (%Link:WebBrowser%), sandboxed
 //
 // A token that does not verify, or a kind that does not match the path, is 404. HEAD is
 // answered like GET (and, as scanners send it, recorded as a bot).
@@ -62,6 +65,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind = Click
 	case strings.HasPrefix(path, unsubscribePath):
 		kind = Unsubscribe
+	case strings.HasPrefix(path, webViewPath):
+		kind = WebView
 	default:
 		notFound(w)
 		return
@@ -113,6 +118,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 	case Unsubscribe:
 		h.unsubscribe(w, r, hit)
+	case WebView:
+		h.webView(w, r, hit)
+	}
+}
+
+// webViewPolicy runs the tenant's HTML in a sandbox: no scripts, an opaque origin (it can
+// read nothing of gatewayd's), no forms, no framing; images, styles and links work.
+const webViewPolicy = "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; " +
+	"script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+func (h *Handler) webView(w http.ResponseWriter, r *http.Request, hit Hit) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, "GET, HEAD")
+		return
+	}
+	page, err := h.Recorder.WebView(r.Context(), hit.Claim)
+	if err != nil {
+		if !errors.Is(err, ErrUnknown) {
+			h.logError("web view", err)
+			serverError(w)
+			return
+		}
+		notFound(w)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", webViewPolicy)
+	w.Header().Set("X-Robots-Tag", "noindex, nofollow")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write([]byte(page))
 	}
 }
 

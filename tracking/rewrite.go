@@ -16,6 +16,7 @@ const (
 	openPath        = "/t/o/"
 	clickPath       = "/t/c/"
 	unsubscribePath = "/t/u/"
+	webViewPath     = "/t/v/"
 	trackingPrefix  = "/t/"
 )
 
@@ -27,6 +28,11 @@ const pixelStyle = "height:1px!important;width:1px!important;border:0!important;
 // and the unsubscribe page. A trailing slash on base is ignored.
 func UnsubscribeURL(base string, s *Signer, recipientID int64) string {
 	return trimBase(base) + unsubscribePath + s.Token(Claim{Kind: Unsubscribe, RecipientID: recipientID})
+}
+
+// WebViewURL is base + "/t/v/" + token: the recipient's copy of the message in a browser.
+func WebViewURL(base string, s *Signer, recipientID int64) string {
+	return trimBase(base) + webViewPath + s.Token(Claim{Kind: WebView, RecipientID: recipientID})
 }
 
 func trimBase(base string) string { return strings.TrimRight(base, "/") }

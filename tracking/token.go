@@ -18,6 +18,8 @@ const (
 	Open        Kind = 1
 	Click       Kind = 2
 	Unsubscribe Kind = 3
+	// WebView is the recipient's copy of the message in a browser (%Link:WebBrowser%).
+	WebView Kind = 4
 )
 
 // String names the kind as the event types do ("open", "click", "unsubscribe").
@@ -29,15 +31,17 @@ func (k Kind) String() string {
 		return "click"
 	case Unsubscribe:
 		return "unsubscribe"
+	case WebView:
+		return "view"
 	}
 	return fmt.Sprintf("Kind(%d)", byte(k))
 }
 
-func (k Kind) valid() bool { return k == Open || k == Click || k == Unsubscribe }
+func (k Kind) valid() bool { return k == Open || k == Click || k == Unsubscribe || k == WebView }
 
 // Claim is what a token carries: the kind, the recipient row id and, for
 // clicks only, the index of the link in the URLs Rewrite returned for that
-// recipient. Link is not encoded for Open and Unsubscribe and parses as 0.
+// recipient. Link is not encoded for Open, Unsubscribe and WebView and parses as 0.
 type Claim struct {
 	Kind        Kind
 	RecipientID int64

@@ -130,7 +130,7 @@ func TestParseRejectsValidlySignedBadPayloads(t *testing.T) {
 	id := binary.AppendUvarint(nil, 42)
 	cases := map[string][]byte{
 		"kind 0":               append([]byte{0}, id...),
-		"kind 4":               append([]byte{4}, id...),
+		"kind 5":               append([]byte{5}, id...),
 		"kind 255":             append([]byte{255}, id...),
 		"open with a link":     append(append([]byte{byte(Open)}, id...), 3),
 		"click without a link": append([]byte{byte(Click)}, id...),
@@ -152,7 +152,7 @@ func TestParseKind(t *testing.T) {
 	if c, err := s.ParseKind(open, Open); err != nil || c.RecipientID != 7 {
 		t.Errorf("ParseKind(open, Open) = %+v, %v", c, err)
 	}
-	for _, k := range []Kind{Click, Unsubscribe} {
+	for _, k := range []Kind{Click, Unsubscribe, WebView} {
 		if _, err := s.ParseKind(open, k); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("an open token accepted as %s: %v", k, err)
 		}

@@ -32,8 +32,9 @@ type MessageOptions struct {
 	UnsubscribeMailto string
 	// ListHeader adds the List-Unsubscribe headers without the footer link (list mail).
 	ListHeader bool
-	// Placeholders replaces UnsubscribePlaceholder(Base) in the bodies with the recipient's
-	// unsubscribe URL (a %Link:Unsubscribe% tag rendered at acceptance).
+	// Placeholders replaces UnsubscribePlaceholder(Base) and WebViewPlaceholder(Base) in the
+	// bodies with the recipient's unsubscribe and web view URLs (%Link:Unsubscribe% and
+	// %Link:WebBrowser% tags rendered at acceptance).
 	Placeholders bool
 }
 
@@ -52,6 +53,42 @@ const unsubscribePlaceholder = "~unsubscribe~"
 func UnsubscribePlaceholder(base string) string {
 	return trimBase(base) + unsubscribePath + unsubscribePlaceholder
 }
+
+// webViewPlaceholder is the token part of the URL a %Link:WebBrowser% tag renders to at
+// acceptance.
+const webViewPlaceholder = "~view~"
+
+// WebViewPlaceholder is the URL delivery replaces with the recipient's web view URL.
+func WebViewPlaceholder(base string) string {
+	return trimBase(base) + webViewPath + webViewPlaceholder
+}
+
+// FillPlaceholders replaces the unsubscribe and web view placeholders in s with the URLs of
+// the recipient; own reports that s had the unsubscribe one.
+func FillPlaceholders(s, base string, signer *Signer, recipientID int64) (out string, own bool) {
+	if ph := UnsubscribePlaceholder(base); strings.Contains(s, ph) {
+		s, own = strings.ReplaceAll(s, ph, UnsubscribeURL(base, signer, recipientID)), true
+	}
+	if ph := WebViewPlaceholder(base); strings.Contains(s, ph) {
+		s = strings.ReplaceAll(s, ph, WebViewURL(base, signer, recipientID))
+	}
+	return s, own
+}
+
+// Bodies returns the decoded first text/html and first text/plain body parts of a message
+// (attachments left out), as a mail client would show them.
+func Bodies(raw []byte) (htmlBody, textBody string) {
+	t := &transformer{o: MessageOptions{Placeholders: true}, raw: raw, nl: "\r\n", bodies: &bodies{}}
+	fields, bodyStart := t.fields(0, len(raw))
+	if bodyStart < 0 {
+		return "", ""
+	}
+	t.part(fields, 0, bodyStart, len(raw), 0)
+	return t.bodies.html, t.bodies.text
+}
+
+// bodies collects the text bodies for Bodies.
+type bodies struct{ html, text string }
 
 // maxDepth bounds multipart nesting.
 const maxDepth = 16
@@ -117,6 +154,7 @@ type transformer struct {
 	urls      []string
 	doneHTML  bool
 	donePlain bool
+	bodies    *bodies // Bodies: collect the texts instead of transforming them
 }
 
 // edit replaces raw[start:end] with text.
@@ -219,9 +257,15 @@ func (t *transformer) part(fs []field, start, bodyStart, end, depth int) error {
 		}
 	case mt == "text/html" && !t.doneHTML && (t.o.Links || t.o.Opens || t.o.Unsubscribe || t.o.Placeholders):
 		t.doneHTML = true
+		if t.bodies != nil {
+			return t.leaf(fs, start, bodyStart, end, params["charset"], func(s string) (string, error) { t.bodies.html = s; return s, nil })
+		}
 		return t.leaf(fs, start, bodyStart, end, params["charset"], t.html)
 	case mt == "text/plain" && !t.donePlain && (t.o.Unsubscribe || t.o.Placeholders):
 		t.donePlain = true
+		if t.bodies != nil {
+			return t.leaf(fs, start, bodyStart, end, params["charset"], func(s string) (string, error) { t.bodies.text = s; return s, nil })
+		}
 		return t.leaf(fs, start, bodyStart, end, params["charset"], t.plain)
 	}
 	return nil
@@ -402,14 +446,10 @@ func (t *transformer) plain(s string) (string, error) {
 	return s + nl + nl + "Unsubscribe: " + t.unsubURL + nl, nil
 }
 
-// fill replaces the unsubscribe placeholder with the recipient's URL; own reports that the
-// body had one (it then needs no footer link of its own).
+// fill replaces the placeholders with the recipient's URLs; own reports that the body had
+// the unsubscribe one (it then needs no footer link of its own).
 func (t *transformer) fill(s string) (string, bool) {
-	ph := UnsubscribePlaceholder(t.o.Base)
-	if !strings.Contains(s, ph) {
-		return s, false
-	}
-	return strings.ReplaceAll(s, ph, t.unsubURL), true
+	return FillPlaceholders(s, t.o.Base, t.o.Signer, t.o.RecipientID)
 }
 
 // insertBeforeBodyEnd puts s before the last </body> (any case), or at the end.
