@@ -233,10 +233,14 @@ func (t *Tracker) WebView(ctx context.Context, c tracking.Claim) (string, error)
 	} else if err != nil {
 		return "", err
 	}
+	linkBase := t.a.Cfg.PublicURL
+	if d, err := t.a.DB.DomainByID(ctx, m.DomainID, 0); err == nil {
+		linkBase = t.a.TrackingBase(d)
+	}
 	htmlBody, text := tracking.Bodies(m.Raw)
 	fill := func(s string) string {
 		if m.Placeholders {
-			s, _ = tracking.FillPlaceholders(s, t.a.Cfg.PublicURL, t.Signer, r.ID)
+			s, _ = tracking.FillPlaceholders(s, t.a.Cfg.PublicURL, linkBase, t.Signer, r.ID)
 		}
 		return s
 	}

@@ -63,14 +63,15 @@ func WebViewPlaceholder(base string) string {
 	return trimBase(base) + webViewPath + webViewPlaceholder
 }
 
-// FillPlaceholders replaces the unsubscribe and web view placeholders in s with the URLs of
-// the recipient; own reports that s had the unsubscribe one.
-func FillPlaceholders(s, base string, signer *Signer, recipientID int64) (out string, own bool) {
+// FillPlaceholders replaces the unsubscribe and web view placeholders (rendered under base)
+// in s with the recipient's URLs under linkBase (the domain's tracking host, or base); own
+// reports that s had the unsubscribe one.
+func FillPlaceholders(s, base, linkBase string, signer *Signer, recipientID int64) (out string, own bool) {
 	if ph := UnsubscribePlaceholder(base); strings.Contains(s, ph) {
-		s, own = strings.ReplaceAll(s, ph, UnsubscribeURL(base, signer, recipientID)), true
+		s, own = strings.ReplaceAll(s, ph, UnsubscribeURL(linkBase, signer, recipientID)), true
 	}
 	if ph := WebViewPlaceholder(base); strings.Contains(s, ph) {
-		s = strings.ReplaceAll(s, ph, WebViewURL(base, signer, recipientID))
+		s = strings.ReplaceAll(s, ph, WebViewURL(linkBase, signer, recipientID))
 	}
 	return s, own
 }
@@ -449,7 +450,7 @@ func (t *transformer) plain(s string) (string, error) {
 // fill replaces the placeholders with the recipient's URLs; own reports that the body had
 // the unsubscribe one (it then needs no footer link of its own).
 func (t *transformer) fill(s string) (string, bool) {
-	return FillPlaceholders(s, t.o.Base, t.o.Signer, t.o.RecipientID)
+	return FillPlaceholders(s, t.o.Base, t.o.linkBase(), t.o.Signer, t.o.RecipientID)
 }
 
 // insertBeforeBodyEnd puts s before the last </body> (any case), or at the end.
