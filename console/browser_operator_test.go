@@ -26,7 +26,7 @@ func (b *tab) fits(path string) {
 
 // TestBrowserOperator is the operator's journey in a real browser: sign in with the admin key,
 // create a tenant, edit its limits, disable it and enable it again, open its console as the
-// tenant and return; every operator page fits 360 px. Screenshots of each page go to the
+// tenant and return, manage user groups and a platform gateway, retry a domain's queue; every operator page fits 360 px. Screenshots of each page go to the
 // test's output folder.
 func TestBrowserOperator(t *testing.T) {
 	ctx := browser(t)
@@ -34,6 +34,8 @@ func TestBrowserOperator(t *testing.T) {
 	dir := shots(t)
 	t.Logf("screenshots in %s", dir)
 	b := &tab{t: t, ctx: ctx, dir: dir, base: env.URL}
+	gina := env.CreateUser("gina")
+	env.QueueRows(env.AddDomain(gina, "newsletters.gina-has-a-rather-long-domain-name.example"), "deferred", "deferred", "queued")
 
 	b.open("/console/login")
 	b.fill("#o-key", apptest.AdminKey)
@@ -48,7 +50,7 @@ func TestBrowserOperator(t *testing.T) {
 	b.submit("#create-user")
 	b.contains(".notice", "User created")
 	b.shot("operator-users")
-	b.do(chromedp.Click(chromedp.CSS(`#users a`)), chromedp.WaitVisible(chromedp.CSS("#user-form")))
+	b.do(chromedp.Click(chromedp.CSS(`#users a[href$="/2"]`)), chromedp.WaitVisible(chromedp.CSS("#user-form")))
 	b.contains("#user-name", "frank")
 
 	// Edit its limits.
@@ -101,6 +103,13 @@ func TestBrowserOperator(t *testing.T) {
 	b.submit("#create-gateway")
 	b.contains("#gateways", "smtp.relay-one-with-a-long-host-name.example:2525")
 	b.shot("operator-gateways")
+	// The queue: retry a domain's deferred recipients.
+	b.open("/console/admin/queue")
+	b.contains("#queue-domains", "newsletters.gina-has-a-rather-long-domain-name.example")
+	b.contains("#queue-waiting", "3")
+	b.shot("operator-queue")
+	b.submit(`#queue-domains button[aria-label^="Retry"]`)
+	b.contains(".notice", "2 deferred recipients are due now")
 	b.open("/console/admin/users")
 
 	// 360 px wide: the login page and every operator page fit.
@@ -111,7 +120,7 @@ func TestBrowserOperator(t *testing.T) {
 			frank = strings.Fields(l)[0]
 		}
 	}
-	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1", "/console/admin/gateways"} {
+	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1", "/console/admin/gateways", "/console/admin/queue"} {
 		b.fits(p)
 	}
 	b.shot("operator-user-360")

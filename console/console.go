@@ -119,4 +119,6 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.GET("/admin/gateways/:id", c.operator(c.adminGateway))
 	g.POST("/admin/gateways/:id", c.operator(c.adminUpdateGateway))
 	g.POST("/admin/gateways/:id/delete", c.operator(c.adminDeleteGateway))
+	g.GET("/admin/queue", c.operator(c.adminQueue))
+	g.POST("/admin/queue/:action", c.operator(c.adminQueueAction))
 }

@@ -406,3 +406,54 @@ func (c *Console) adminDeleteGateway(ec echo.Context, s *session) error {
 	}
 	return c.redirect(ec, "/console/admin/gateways", "deleted")
 }
+
+// --- queue by domain ---
+
+type domainQueue struct {
+	DomainID     int64
+	SenderDomain string
+	UserID       int64
+	States       map[string]int64
+	Waiting      int64
+}
+
+func (c *Console) adminQueue(ec echo.Context, s *session) error {
+	return c.showQueue(ec, s, http.StatusOK, "", "")
+}
+
+func (c *Console) showQueue(ec echo.Context, s *session, status int, notice, msg string) error {
+	var res struct{ Domains []domainQueue }
+	if e := c.call(ec, s.creds(), "queue.domains", nil, &res); e != nil {
+		return c.failed(ec, s, e)
+	}
+	var total struct {
+		States  map[string]int64
+		Waiting int64
+	}
+	if e := c.call(ec, s.creds(), "queue.stats", nil, &total); e != nil {
+		return c.failed(ec, s, e)
+	}
+	return c.render(ec, status, "admin_queue", page{Title: "Queue", Nav: "admin_queue", Session: s, Notice: notice, Error: msg,
+		Data: map[string]any{"Domains": res.Domains, "Total": total, "States": []string{"scheduled", "queued", "sending", "deferred"}}})
+}
+
+// adminQueueAction retries (queue.retry) or purges (queue.purge) one domain's queue and says
+// how many rows it changed.
+func (c *Console) adminQueueAction(ec echo.Context, s *session) error {
+	var res struct{ Retried, Cancelled int64 }
+	cmd := "queue." + ec.Param("action")
+	if cmd != "queue.retry" && cmd != "queue.purge" {
+		return c.failed(ec, s, dispatcher.NotFound(2, "Not found"))
+	}
+	if e := c.call(ec, s.creds(), cmd, map[string]any{"DomainID": strings.TrimSpace(ec.FormValue("DomainID"))}, &res); e != nil {
+		if e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied {
+			return c.failed(ec, s, e)
+		}
+		return c.showQueue(ec, s, http.StatusUnprocessableEntity, "", e.Message())
+	}
+	notice := strconv.FormatInt(res.Retried, 10) + " deferred recipients are due now; delivery tries them within a second."
+	if cmd == "queue.purge" {
+		notice = strconv.FormatInt(res.Cancelled, 10) + " recipients cancelled: they will not be sent."
+	}
+	return c.showQueue(ec, s, http.StatusOK, notice, "")
+}

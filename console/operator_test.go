@@ -245,3 +245,32 @@ func TestConsoleOperatorGateways(t *testing.T) {
 		t.Fatalf("deleted gateway: %d", code)
 	}
 }
+
+// TestConsoleOperatorQueue: the queue page counts waiting recipients by domain; Retry makes a
+// domain's deferred rows due now and Purge cancels its undelivered rows, each saying how many.
+func TestConsoleOperatorQueue(t *testing.T) {
+	env := apptest.Start(t, nil)
+	alice := env.CreateUser("alice")
+	d := env.AddDomain(alice, "queue-with-a-long-name.example")
+	env.QueueRows(d, "deferred", "deferred", "queued")
+	op := operatorSignIn(t, env)
+	code, body, _ := op.get("/console/admin/queue")
+	if code != 200 || !strings.Contains(body, `id="queue-waiting">3<`) || !strings.Contains(body, "queue-with-a-long-name.example") ||
+		!regexp.MustCompile(`<td>0</td><td>1</td><td>0</td><td>2</td><td><strong>3</strong>`).MatchString(body) {
+		t.Fatalf("queue page: %d %s", code, body)
+	}
+	id := fmt.Sprint(d)
+	if code, body := op.post("/console/admin/queue", "/console/admin/queue/retry", url.Values{"DomainID": {id}}); code != 200 || !strings.Contains(body, "2 deferred recipients are due now") {
+		t.Fatalf("retry: %d", code)
+	}
+	if code, body := op.post("/console/admin/queue", "/console/admin/queue/retry", url.Values{"DomainID": {"999999"}}); code != 422 || !strings.Contains(body, "Domain not found") {
+		t.Fatalf("retry an unknown domain: %d", code)
+	}
+	if code, body := op.post("/console/admin/queue", "/console/admin/queue/purge", url.Values{"DomainID": {id}}); code != 200 ||
+		!strings.Contains(body, "3 recipients cancelled") || !strings.Contains(body, "Nothing is waiting") {
+		t.Fatalf("purge: %d", code)
+	}
+	if code, _ := op.post("/console/admin/queue", "/console/admin/queue/drop", url.Values{"DomainID": {id}}); code != 404 {
+		t.Fatalf("an unknown action: %d", code)
+	}
+}

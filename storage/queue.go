@@ -355,6 +355,70 @@ func (db *DB) QueueCounts(ctx context.Context, undeliveredOnly bool, domainIDs [
 	return out, rows.Err()
 }
 
+// DomainQueue is one sender domain's rows still in the queue, by state.
+type DomainQueue struct {
+	DomainID int64
+	Domain   string
+	UserID   int64
+	States   map[string]int64
+}
+
+// QueueByDomain counts the rows still in the queue (scheduled, queued, sending, deferred) of
+// every domain that has any, by state, the domain with most waiting first.
+func (db *DB) QueueByDomain(ctx context.Context) ([]DomainQueue, error) {
+	rows, err := db.r.QueryxContext(ctx, `SELECT r.domain_id, COALESCE(d.name, ''), COALESCE(d.user_id, 0), r.state, COUNT(*)
+		FROM recipients r LEFT JOIN sender_domains d ON d.id = r.domain_id
+		WHERE r.state IN (`+queueIn(len(UndeliveredStates))+`)
+		GROUP BY r.domain_id, d.name, d.user_id, r.state`, queueArgs(UndeliveredStates)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byID := map[int64]*DomainQueue{}
+	var out []DomainQueue
+	var order []int64
+	for rows.Next() {
+		var dq DomainQueue
+		var state string
+		var n int64
+		if err := rows.Scan(&dq.DomainID, &dq.Domain, &dq.UserID, &state, &n); err != nil {
+			return nil, err
+		}
+		cur, ok := byID[dq.DomainID]
+		if !ok {
+			dq.States = map[string]int64{}
+			cur = &dq
+			byID[dq.DomainID] = cur
+			order = append(order, dq.DomainID)
+		}
+		cur.States[state] += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range order {
+		out = append(out, *byID[id])
+	}
+	waiting := func(q DomainQueue) (n int64) {
+		for _, v := range q.States {
+			n += v
+		}
+		return n
+	}
+	slices.SortStableFunc(out, func(a, b DomainQueue) int {
+		return cmp.Or(cmp.Compare(waiting(b), waiting(a)), cmp.Compare(a.DomainID, b.DomainID))
+	})
+	return out, nil
+}
+
+func queueArgs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 // QueueRow is a recipient row as the queue CLI lists it.
 type QueueRow struct {
 	Recipient
