@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"gatewayd/app/apptest"
+	"gatewayd/relay/smtptest"
 )
 
 // TestBrowserTenantPages walks a tenant through the credential, webhook, suppression,
@@ -20,6 +22,9 @@ func TestBrowserTenantPages(t *testing.T) {
 	ctx := browser(t)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	defer hook.Close()
+	tlsCfg, _ := smtptest.SelfSigned(t)
+	relay := smtptest.Start(t, smtptest.Options{TLS: tlsCfg, AuthUsers: map[string]string{"relay-user": "relay-Password-1"}})
+	relayHost, relayPort, _ := net.SplitHostPort(relay.Addr)
 	env := apptest.Start(t, nil)
 	env.Server.StartWebhooks()
 	u := env.CreateUser("alice")
@@ -90,7 +95,25 @@ func TestBrowserTenantPages(t *testing.T) {
 		t.Fatalf("removed address still listed: %q", rows)
 	}
 
-	pages := []string{page, "/console/webhooks", "/console/suppressions"}
+	// Gateways: add an own SMTP server, test the connection, send through it.
+	b.open("/console/gateways")
+	b.fill("#g-caption", "Office relay")
+	b.fill("#g-host", relayHost)
+	b.fill("#g-port", relayPort)
+	b.fill("#g-user", "relay-user")
+	b.fill("#g-pass", "relay-Password-1")
+	b.fill("#g-from", "ops@example.net")
+	b.fill("#g-fromname", "Ops")
+	b.do(chromedp.Click(chromedp.CSS("#g-trust")))
+	b.submit("#add-gateway button")
+	b.contains("#own-gateways", "Office relay")
+	b.submit("#own-gateways button.test-gateway")
+	b.contains(".test-result", "Connection works")
+	b.submit("#own-gateways button.bind")
+	b.contains("#bound", "Your mail goes out through Office relay")
+	b.shot("tenant-gateways")
+
+	pages := []string{page, "/console/webhooks", "/console/suppressions", "/console/gateways"}
 	// 360 px wide: nothing is wider than the screen.
 	b.do(chromedp.EmulateViewport(360, 740))
 	for _, p := range pages {

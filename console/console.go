@@ -96,6 +96,11 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.GET("/suppressions", c.tenant(c.suppressions))
 	g.POST("/suppressions", c.tenant(c.addSuppressions))
 	g.POST("/suppressions/delete", c.tenant(c.deleteSuppression))
+	g.GET("/gateways", c.tenant(c.tenantGateways))
+	g.POST("/gateways", c.tenant(c.addTenantGateway))
+	g.POST("/gateways/bind", c.tenant(c.bindGateway))
+	g.POST("/gateways/:gw/test", c.tenant(c.testGateway))
+	g.POST("/gateways/:gw/delete", c.tenant(c.deleteTenantGateway))
 
 	// Operator.
 	g.GET("/admin", c.operator(c.adminHome))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"gatewayd/app/apptest"
+	"gatewayd/relay/smtptest"
 	"gatewayd/webhooks"
 )
 
@@ -226,5 +230,74 @@ func TestConsoleSuppressions(t *testing.T) {
 	}
 	if _, body, _ := c.get("/console/suppressions"); !strings.Contains(body, "kept@example.org") {
 		t.Fatal("another tenant removed an address from this list")
+	}
+}
+
+// TestConsoleGateways: add an own gateway (the password never shown), test its connection
+// (works, then fails with the server's own reply), use it, use a leasable platform gateway
+// instead, stop using any; another tenant can neither see nor test nor delete it.
+func TestConsoleGateways(t *testing.T) {
+	env := apptest.Start(t, nil)
+	tlsCfg, _ := smtptest.SelfSigned(t)
+	srv := smtptest.Start(t, smtptest.Options{TLS: tlsCfg, AuthUsers: map[string]string{"relay-user": "relay-Password-1"}})
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	plat := env.MustAPI(map[string]any{"Command": "gateways.create", "AdminAPIKey": apptest.AdminKey, "Label": "Shared relay",
+		"Host": "smtp.platform.test", "Port": 587, "Username": "p", "Password": "platform-Pw-1", "Leasable": true})
+	platID := fmt.Sprint(plat["GatewayID"])
+	u := env.CreateUser("carol")
+	c := signIn(t, env, u)
+
+	form := url.Values{"caption": {"My relay"}, "host": {host}, "port": {port}, "encryption": {"tls"}, "username": {"relay-user"},
+		"password": {"relay-Password-1"}, "sendFrom": {"ops@carol.example"}, "sendFromName": {"Carol"}, "trustAllHosts": {"1"}}
+	bad := url.Values{}
+	for k, v := range form {
+		bad[k] = v
+	}
+	bad.Set("port", "99999")
+	if code, body := c.post("/console/gateways", "/console/gateways", bad); code != 422 || strings.Contains(body, "relay-Password-1") || !strings.Contains(body, `value="My relay"`) {
+		t.Fatalf("bad port: %d\n%s", code, body)
+	}
+	code, body := c.post("/console/gateways", "/console/gateways", form)
+	if code != 200 || !strings.Contains(body, "Saved.") || !strings.Contains(body, "My relay") || strings.Contains(body, "relay-Password-1") {
+		t.Fatalf("add gateway: %d\n%s", code, body)
+	}
+	if !strings.Contains(body, "Shared relay") {
+		t.Fatal("the leasable gateway is not offered")
+	}
+	id := find(t, `/console/gateways/(\d+)/test"`, body)
+	code, body = c.post("/console/gateways", "/console/gateways/"+id+"/test", url.Values{})
+	if code != 200 || !strings.Contains(body, "Connection works") {
+		t.Fatalf("test: %d\n%s", code, body)
+	}
+	srv.Fail(smtptest.StageAuth, "", &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed"}, -1)
+	if _, body = c.post("/console/gateways", "/console/gateways/"+id+"/test", url.Values{}); !strings.Contains(body, "Connection check failed at auth: 535 5.7.8 Authentication failed") {
+		t.Fatalf("failed test:\n%s", body)
+	}
+	if _, body = c.post("/console/gateways", "/console/gateways/bind", url.Values{"GatewayID": {id}}); !strings.Contains(body, "now goes out through this gateway") || !strings.Contains(body, "through <strong>My relay</strong> (gateway "+id+")") {
+		t.Fatalf("bind own:\n%s", body)
+	}
+	if _, body = c.post("/console/gateways", "/console/gateways/bind", url.Values{"GatewayID": {platID}}); !strings.Contains(body, "through <strong>Shared relay</strong> (gateway "+platID+")") {
+		t.Fatalf("bind leasable:\n%s", body)
+	}
+	if _, body = c.post("/console/gateways", "/console/gateways/bind", url.Values{"GatewayID": {""}}); !strings.Contains(body, "No gateway in use") {
+		t.Fatalf("unbind:\n%s", body)
+	}
+
+	other := env.CreateUser("dave")
+	oc := signIn(t, env, other)
+	if _, body, _ := oc.get("/console/gateways"); strings.Contains(body, "My relay") {
+		t.Fatal("another tenant's gateway is listed")
+	}
+	for _, p := range []string{"/test", "/delete"} {
+		if code, _ := oc.post("/console/gateways", "/console/gateways/"+id+p, url.Values{}); code != 404 {
+			t.Fatalf("another tenant's gateway %s: %d", p, code)
+		}
+	}
+	if code, _ := oc.post("/console/gateways", "/console/gateways/bind", url.Values{"GatewayID": {id}}); code != 422 && code != 404 {
+		t.Fatalf("bind another tenant's gateway: %d", code)
+	}
+	code, body = c.post("/console/gateways", "/console/gateways/"+id+"/delete", url.Values{})
+	if code != 200 || strings.Contains(body, "My relay") {
+		t.Fatalf("delete: %d", code)
 	}
 }

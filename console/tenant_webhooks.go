@@ -15,7 +15,11 @@ import (
 func init() {
 	notices["tested"] = "Test event queued: it appears under recent deliveries within seconds."
 	notices["removed"] = "Removed."
+	notices["bound"] = "Your mail now goes out through this gateway."
+	notices["unbound"] = "Your mail goes out the platform's default way again."
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // pickDomain is the domain a per-domain page shows: ?domain= or DomainID when it is one of the
 // tenant's, else the first. ok is false when the tenant has no domain yet; a DomainID that is
