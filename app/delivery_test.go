@@ -402,7 +402,8 @@ func sendPlain(addr, rcpt string, raw []byte) error {
 }
 
 // A user's bound gateway takes the user's mail, with the gateway's credentials, instead of the
-// default relay; unbinding sends it back to the default relay.
+// default relay; binding another gateway moves the next message to it, and unbinding sends it
+// back to the default relay (the engine's cached route follows each change).
 func TestBoundGatewayRoute(t *testing.T) {
 	d := startDelivery(t, nil)
 	ctx := context.Background()
@@ -437,16 +438,37 @@ func TestBoundGatewayRoute(t *testing.T) {
 	if n := len(d.sink.Messages()); n != 0 {
 		t.Fatalf("the default relay got %d messages while a gateway was bound", n)
 	}
+
+	// Another gateway bound: the next message goes there.
+	gw2 := smtptest.Start(t, smtptest.Options{})
+	host2, port2, _ := net.SplitHostPort(gw2.Addr)
+	p2, _ := strconv.Atoi(port2)
+	g2 := &storage.Gateway{OwnerID: d.user.ID, Label: "second relay", Interface: "email", Provider: "smtp", Host: host2,
+		Port: p2, SSLPort: 465, Encryption: "none", Enabled: true, TimeoutMS: 60000, ConnectTimeoutMS: 60000}
+	if err := d.Server.DB.CreateGateway(ctx, g2); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Server.DB.BindGateway(ctx, d.user.ID, g2.ID); err != nil {
+		t.Fatal(err)
+	}
+	m = d.mustAccept("ann@dest.test")
+	if r := d.wait(m, 15*time.Second)["ann@dest.test"]; r.State != storage.StateDelivered {
+		t.Fatalf("row: %+v", r)
+	}
+	if got := gw2.WaitMessages(t, 1, 5*time.Second); got[0].To[0] != "ann@dest.test" || len(gw.Messages()) != 1 {
+		t.Fatalf("after binding another gateway: second gateway %d, first %d", len(got), len(gw.Messages()))
+	}
+
 	if err := d.Server.DB.UnbindGateway(ctx, d.user.ID); err != nil {
 		t.Fatal(err)
 	}
 	m = d.mustAccept("joe@dest.test")
 	d.wait(m, 15*time.Second)
-	if sm := d.sink.WaitMessages(t, 1, 5*time.Second); sm[0].To[0] != "joe@dest.test" || len(gw.Messages()) != 1 {
-		t.Fatalf("after unbinding: default relay %d, gateway %d", len(sm), len(gw.Messages()))
+	if sm := d.sink.WaitMessages(t, 1, 5*time.Second); sm[0].To[0] != "joe@dest.test" || len(gw.Messages()) != 1 || len(gw2.Messages()) != 1 {
+		t.Fatalf("after unbinding: default relay %d, gateways %d and %d", len(sm), len(gw.Messages()), len(gw2.Messages()))
 	}
 	body := string(d.Metrics().Body)
-	for _, want := range []string{`gatewayd_delivery_attempt_seconds_count{route="gateway"} 1`, `gatewayd_delivery_attempt_seconds_count{route="relay"} 1`} {
+	for _, want := range []string{`gatewayd_delivery_attempt_seconds_count{route="gateway"} 2`, `gatewayd_delivery_attempt_seconds_count{route="relay"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %q", want)
 		}

@@ -43,6 +43,8 @@ type App struct {
 
 	// groupLimitCache keeps user groups' limits for the send path (usergroups.go).
 	groupLimitCache groupLimitCache
+	// routeCache keeps users' gateway routes for the delivery engine (gateways.go).
+	routeCache routeCache
 	// dummyHash is a bcrypt hash at BcryptCost for logins of unknown names.
 	dummyHash     string
 	dummyHashOnce sync.Once

@@ -32,6 +32,21 @@ type RelaySender struct {
 	Credential *storage.SMTPCredential
 	Domain     *storage.SenderDomain
 	User       *storage.User
+
+	// When it was read, and storage's SenderChanges before the read: RelayMail uses it
+	// without reading it again only while nothing changed and for relayReuse at most.
+	loadedAt time.Time
+	changes  int64
+}
+
+// relayReuse is how long a sender read at connect or AUTH may serve a MAIL FROM without being
+// read again (when no account, domain or credential changed on this node meanwhile): a
+// change made on another node in that moment is as if made just after the MAIL.
+const relayReuse = time.Second
+
+// current reports whether s was read moments ago and nothing it depends on changed since.
+func (a *App) current(s *RelaySender) bool {
+	return !s.loadedAt.IsZero() && s.changes == a.DB.SenderChanges() && timeNow().Sub(s.loadedAt) < relayReuse
 }
 
 // RawSubmission is a finished message with its envelope, as a relay client hands it over.
@@ -141,6 +156,7 @@ func RelayReplyFor(err error) (r RelayReply, ok bool) {
 // RelayLogin checks SMTP AUTH credentials (ErrSMTPAuth when wrong; ErrAccountDisabled when
 // right but the account is disabled, so a disabled account's credentials stop at AUTH).
 func (a *App) RelayLogin(ctx context.Context, username, password string) (*RelaySender, error) {
+	changes, at := a.DB.SenderChanges(), timeNow()
 	c, d, u, err := a.SMTPLogin(ctx, username, password)
 	if err != nil {
 		return nil, err
@@ -148,12 +164,13 @@ func (a *App) RelayLogin(ctx context.Context, username, password string) (*Relay
 	if !accountEnabled(u) {
 		return nil, ErrAccountDisabled
 	}
-	return &RelaySender{Credential: c, Domain: d, User: u}, nil
+	return &RelaySender{Credential: c, Domain: d, User: u, loadedAt: at, changes: changes}, nil
 }
 
 // RelayNetworkSenders returns the credentials a client at ip may relay for without AUTH (their
 // AllowedNetworks contain ip), with their domains and owners.
 func (a *App) RelayNetworkSenders(ctx context.Context, ip net.IP) ([]*RelaySender, error) {
+	changes, at := a.DB.SenderChanges(), timeNow()
 	cs, err := a.SMTPNetworkCredentials(ctx, ip)
 	if err != nil {
 		return nil, err
@@ -167,6 +184,7 @@ func (a *App) RelayNetworkSenders(ctx context.Context, ip net.IP) ([]*RelaySende
 		if err != nil {
 			return nil, err
 		}
+		s.loadedAt, s.changes = at, changes
 		out = append(out, s)
 	}
 	return out, nil
@@ -187,8 +205,9 @@ func (a *App) relayLoad(ctx context.Context, c *storage.SMTPCredential) (*RelayS
 
 // RelayMail checks an envelope sender (MAIL FROM): it picks the candidate whose domain the
 // address belongs to (the most specific one), reloads that domain and its owner unless fresh
-// (the candidates were loaded for this connection or request and not used yet), and checks
-// the account and domain flags Accept checks. It returns the sender to use for the message.
+// (the candidates were loaded for this connection or request and not used yet) and read
+// moments ago with nothing changed since, and checks the account and domain flags Accept
+// checks. It returns the sender to use for the message.
 func (a *App) RelayMail(ctx context.Context, candidates []*RelaySender, from string, fresh bool) (*RelaySender, error) {
 	var best *RelaySender
 	for _, s := range candidates {
@@ -203,7 +222,7 @@ func (a *App) RelayMail(ctx context.Context, candidates []*RelaySender, from str
 		}
 		return nil, e
 	}
-	if !fresh {
+	if !fresh || !a.current(best) {
 		var err error
 		best, err = a.relayLoad(ctx, best.Credential)
 		if errors.Is(err, storage.ErrNotFound) {

@@ -134,6 +134,7 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
 
 // UpdateUserFlags changes the account flags the send path checks.
 func (db *DB) UpdateUserFlags(ctx context.Context, u *User) error {
+	defer db.senderChanges.Add(1)
 	_, err := db.w.NamedExecContext(ctx, `UPDATE users SET account_status = :account_status,
 		reputation_level = :reputation_level, verified = :verified, max_sender_domains = :max_sender_domains,
 		monthly_send_limit = :monthly_send_limit, group_id = :group_id WHERE id = :id`, u)

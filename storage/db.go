@@ -46,7 +46,19 @@ type DB struct {
 	galera  bool      // a Galera cluster node (wsrep_on)
 	hosts   *failover // MySQL: the hosts GATEWAY_DB lists
 	stmts   *atomic.Int64
+	// gatewayChanges counts this node's writes to gateways and their bindings
+	// (GatewayChanges).
+	gatewayChanges atomic.Int64
+	// senderChanges counts this node's writes to what the send path checks of a sender
+	// (SenderChanges).
+	senderChanges atomic.Int64
 }
+
+// SenderChanges counts the writes made through this DB to accounts, sender domains and SMTP
+// credentials (after each has committed or failed): a sender read while it was n may be used
+// again without reading it while it is still n (another node's writes are not counted, so
+// such a reuse must also be short-lived).
+func (db *DB) SenderChanges() int64 { return db.senderChanges.Load() }
 
 // Statements is how many SQL statements this DB has sent to the database so far (each
 // statement a round trip on MySQL): what the benchmarks report per message.

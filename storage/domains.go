@@ -117,6 +117,7 @@ func (db *DB) DomainsByName(ctx context.Context, name string) ([]SenderDomain, e
 
 // UpdateDomainOptions saves the tracking options, hosting provider, subdomain and tracking host.
 func (db *DB) UpdateDomainOptions(ctx context.Context, d *SenderDomain) error {
+	defer db.senderChanges.Add(1)
 	_, err := db.w.NamedExecContext(ctx, `UPDATE sender_domains SET link_tracking = :link_tracking,
 		open_tracking = :open_tracking, unsubscribe_link = :unsubscribe_link, hosting_provider = :hosting_provider,
 		subdomain = :subdomain, track_prefix = :track_prefix, track_merge = :track_merge,
@@ -126,6 +127,7 @@ func (db *DB) UpdateDomainOptions(ctx context.Context, d *SenderDomain) error {
 
 // SetDomainStatus changes a domain's status; verifiedAt 0 leaves the verification time alone.
 func (db *DB) SetDomainStatus(ctx context.Context, id int64, status string, verifiedAt int64) error {
+	defer db.senderChanges.Add(1)
 	if verifiedAt > 0 {
 		return affected(db.w.ExecContext(ctx, "UPDATE sender_domains SET status = ?, verified_at = ? WHERE id = ?", status, verifiedAt, id))
 	}
@@ -140,6 +142,7 @@ func (db *DB) SetDomainSigningKey(ctx context.Context, id int64, sealed string) 
 // DeleteDomain removes a user's domain and every row that hangs off it, through the
 // cleanup hooks the other table groups register in domainChildren.
 func (db *DB) DeleteDomain(ctx context.Context, id, ownerID int64) error {
+	defer db.senderChanges.Add(1)
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		var uid int64
 		if err := tx.GetContext(ctx, &uid, "SELECT user_id FROM sender_domains WHERE id = ?", id); err != nil {

@@ -69,6 +69,7 @@ type GatewayFilter struct {
 
 // CreateGateway stores g and its methods in one transaction and sets the ids.
 func (db *DB) CreateGateway(ctx context.Context, g *Gateway) error {
+	defer db.gatewayChanges.Add(1)
 	g.CreatedAt = now()
 	g.UpdatedAt = g.CreatedAt
 	return db.Tx(ctx, func(tx *sqlxTx) error {
@@ -185,6 +186,7 @@ func (db *DB) loadMethods(ctx context.Context, gs []*Gateway) error {
 // is ErrNotFound). With replaceMethods the methods are replaced by g.Methods, in the same
 // transaction.
 func (db *DB) UpdateGateway(ctx context.Context, g *Gateway, replaceMethods bool) error {
+	defer db.gatewayChanges.Add(1)
 	g.UpdatedAt = now()
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		var id int64
@@ -223,6 +225,7 @@ func (db *DB) UpdateGateway(ctx context.Context, g *Gateway, replaceMethods bool
 
 // DeleteGateway removes one of owner's gateways, its methods and every binding to it.
 func (db *DB) DeleteGateway(ctx context.Context, id, ownerID int64) error {
+	defer db.gatewayChanges.Add(1)
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		if err := affected(tx.ExecContext(ctx, "DELETE FROM gateways WHERE id = ? AND owner_id = ?", id, ownerID)); err != nil {
 			return err
@@ -265,6 +268,7 @@ const visibleTo = "g.interface = 'email' AND (g.owner_id = ? OR (g.owner_id = 0 
 // BindGateway makes gatewayID the user's route. The gateway must be the user's own or a
 // leasable platform gateway, of the email interface; otherwise ErrNotFound and nothing changes.
 func (db *DB) BindGateway(ctx context.Context, userID, gatewayID int64) error {
+	defer db.gatewayChanges.Add(1)
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		var id int64
 		if err := tx.GetContext(ctx, &id, "SELECT g.id FROM gateways g WHERE g.id = ? AND "+visibleTo, gatewayID, userID); err != nil {
@@ -281,6 +285,7 @@ func (db *DB) BindGateway(ctx context.Context, userID, gatewayID int64) error {
 
 // UnbindGateway removes the user's binding; having none is not an error.
 func (db *DB) UnbindGateway(ctx context.Context, userID int64) error {
+	defer db.gatewayChanges.Add(1)
 	_, err := db.w.ExecContext(ctx, "DELETE FROM gateway_bindings WHERE user_id = ?", userID)
 	return err
 }
@@ -293,6 +298,11 @@ func (db *DB) BoundGatewayID(ctx context.Context, userID int64) (int64, error) {
 		userID, userID)
 	return id, notFound(err)
 }
+
+// GatewayChanges counts the writes to gateways and bindings made through this DB (after each
+// has committed or failed). A route read while it was n is stale once it is no longer n;
+// another node's writes are not counted, so a cache of routes also expires them by age.
+func (db *DB) GatewayChanges() int64 { return db.gatewayChanges.Load() }
 
 // RouteGateway returns the gateway the user's outbound mail goes through: the bound gateway
 // when it is enabled and still the user's own or a leasable platform one; else ErrNotFound

@@ -98,11 +98,13 @@ func (db *DB) SMTPCredentialsWithNetworks(ctx context.Context) ([]SMTPCredential
 
 // SetSMTPPassword replaces the password hash of one of the user's credentials.
 func (db *DB) SetSMTPPassword(ctx context.Context, userID, id int64, hash string) error {
+	defer db.senderChanges.Add(1)
 	return affected(db.w.ExecContext(ctx, "UPDATE smtp_credentials SET password_hash = ?, updated_at = ? WHERE id = ? AND user_id = ?",
 		hash, now(), id, userID))
 }
 
 // DeleteSMTPCredential removes one of the user's credentials; another user's is ErrNotFound.
 func (db *DB) DeleteSMTPCredential(ctx context.Context, userID, id int64) error {
+	defer db.senderChanges.Add(1)
 	return affected(db.w.ExecContext(ctx, "DELETE FROM smtp_credentials WHERE id = ? AND user_id = ?", id, userID))
 }

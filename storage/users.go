@@ -18,6 +18,7 @@ const userSessionKinds = "('user', 'navixy', 'switch', 'switch-full')"
 // UpdateUser writes every field of u except its id and creation time. A username or email
 // taken by another user is a *DuplicateError naming it.
 func (db *DB) UpdateUser(ctx context.Context, u *User) error {
+	defer db.senderChanges.Add(1)
 	u.Username = strings.ToLower(u.Username)
 	u.Email = strings.ToLower(u.Email)
 	if u.Profile == "" {
@@ -173,9 +174,11 @@ var userChildren = []string{
 // their keys, credentials, webhooks and queued mail), lists and subscribers, messages and
 // events, API keys, sessions and gateways. It returns the ids that existed.
 func (db *DB) DeleteUsers(ctx context.Context, ids []int64) ([]int64, error) {
+	defer db.senderChanges.Add(1)
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	defer db.gatewayChanges.Add(1) // their gateways and bindings go too
 	var gone []int64
 	err := db.Tx(ctx, func(tx *sqlxTx) error {
 		in, args := inList(ids)
