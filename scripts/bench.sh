@@ -279,7 +279,49 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
-sections=(send smtp events delivery audience)
+# listsend: a full-list send (GATEWAY_SENDEMAIL_FULL_LIST=true) of a personalized template to
+# BENCH_LIST_SUBSCRIBERS (default 100,000) imported subscribers with one POST /api/v1/email:
+# accepted recipients per second, against single-recipient sends through the same route in
+# the same run (BENCH_SINGLE_SENDS, default 2,000, from 1 and from 8 clients; ratio = list
+# recipients/s / single sends/s); then the queue drains to a counting SMTP sink for at most
+# BENCH_DRAIN_SECONDS (default 600) with the resident set sampled every second (min, max, and
+# the mean of the first and second half of the drain: flat when they match). This is
+# BenchmarkListSend in app/, on SQLite and on MariaDB/MySQL when it is reachable.
+bench_listsend() {
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/listsend
+  mkdir -p "$out"
+  echo "== listsend: full-list send of ${BENCH_LIST_SUBSCRIBERS:-100000} personalized recipients; queue drain RSS"
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! GATEWAY_TEST_DB=$db timeout 2400 $GO test -count=1 -run '^$' -bench '^BenchmarkListSend$' -benchtime 1x \
+      -timeout 40m ./app/ >"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+  done
+  python3 - "$out" "${DIALECTS[@]}" <<'PY'
+import re, sys
+out, dialects = sys.argv[1], sys.argv[2:]
+def metrics(line):
+    return {u: float(v) for v, u in re.findall(r'([\d.]+) ([A-Za-z0-9/-]+)', line.split('ns/op', 1)[-1])}
+print(f"   {'database':<9} {'list rcpt/s':>11} {'single/s 1c':>11} {'8c':>6} {'ratio 1c':>8} {'8c':>6} {'drained':>8} {'drain/s':>8} {'RSS MiB min/max, 1st/2nd half':>30}")
+for d in dialects:
+    m = {}
+    for l in open(f"{out}/{d}.txt"):
+        if l.startswith('BenchmarkListSend'):
+            m = metrics(l)
+    g = lambda k: m.get(k, 0)
+    name = "MariaDB" if d == "mysql" else "SQLite"
+    rss = f"{g('drain-rss-min-MiB'):.0f}/{g('drain-rss-max-MiB'):.0f}, {g('drain-rss-avg1-MiB'):.0f}/{g('drain-rss-avg2-MiB'):.0f}"
+    print(f"   {name:<9} {g('list-rcpt/s'):>11.0f} {g('single-1c-rcpt/s'):>11.0f} {g('single-8c-rcpt/s'):>6.0f} {g('ratio-1c'):>8.2f}"
+          f" {g('ratio-8c'):>6.2f} {g('drained'):>8.0f} {g('drain-msgs/s'):>8.0f} {rss:>30}")
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+sections=(send smtp events delivery audience listsend)
 [ $# -gt 0 ] && sections=("$@")
 build
 for s in "${sections[@]}"; do
