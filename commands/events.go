@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -382,17 +383,31 @@ func (a *App) exportEvents(ctx context.Context, req *dispatcher.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	f.DomainIDs, f.Offset, f.Limit = ids, offset, count
+	f.DomainIDs = ids
+	_, total, err := a.DB.Events(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	f.Offset, f.Limit = offset, count
 	var buf bytes.Buffer
+	buf.WriteString("\ufeff") // octeth-5.9.4: a UTF-8 BOM, so spreadsheets read the encoding right
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"event_id", "timestamp", "time", "event", "recipient", "message_id", "from", "subject", "tags",
-		"code", "details", "url", "user_agent", "ip", "bot", "journey_id", "action_id"})
+	// octeth-5.9.4's columns first, then gatewayd's own.
+	w.Write([]string{"Time", "Event", "MessageID", "From", "To", "Subject", "Domain", "SMTPCode",
+		"event_id", "timestamp", "tags", "details", "url", "user_agent", "ip", "bot", "journey_id", "action_id"})
+	rows := 0
 	err = a.DB.EachEvent(ctx, f, func(r *storage.EventRow) error {
+		rows++
+		smtpCode := ""
+		if r.Code != 0 {
+			smtpCode = strconv.Itoa(r.Code)
+		}
+		_, rcptDomain, _ := strings.Cut(r.Email, "@")
 		return w.Write([]string{
-			strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.CreatedAt, 10),
-			time.Unix(r.CreatedAt, 0).UTC().Format(time.RFC3339), LegacyEventName(r.Type), cell(r.Email), r.MessageUUID,
-			cell(r.MailFrom), cell(r.Subject), cell(strings.Join(r.TagList(), ";")), strconv.Itoa(r.Code), cell(r.Details),
-			cell(r.URL), cell(r.UserAgent), r.IP, strconv.Itoa(b2i(r.Bot)), strconv.FormatInt(r.JourneyID, 10),
+			time.Unix(r.CreatedAt, 0).UTC().Format(time.RFC3339), LegacyEventName(r.Type), r.MessageUUID, cell(r.MailFrom),
+			cell(r.Email), cell(r.Subject), cell(strings.ToLower(rcptDomain)), smtpCode,
+			strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.CreatedAt, 10), cell(strings.Join(r.TagList(), ";")),
+			cell(r.Details), cell(r.URL), cell(r.UserAgent), r.IP, strconv.Itoa(b2i(r.Bot)), strconv.FormatInt(r.JourneyID, 10),
 			strconv.FormatInt(r.ActionID, 10),
 		})
 	})
@@ -403,7 +418,14 @@ func (a *App) exportEvents(ctx context.Context, req *dispatcher.Request) (any, e
 	if err := w.Error(); err != nil {
 		return nil, err
 	}
-	return dispatcher.Raw{ContentType: "text/csv; charset=utf-8", Body: buf.Bytes()}, nil
+	h := http.Header{}
+	h.Set("Content-Disposition", `attachment; filename="transactional-events-`+timeNow().UTC().Format(ymd)+`.csv"`)
+	h.Set("X-Octeth-Export-Total", strconv.FormatInt(total, 10))
+	if int64(offset+rows) < total {
+		h.Set("X-Octeth-Export-Truncated", "1")
+		h.Set("X-Octeth-Export-Limit", strconv.Itoa(count))
+	}
+	return dispatcher.Raw{ContentType: "text/csv; charset=utf-8", Body: buf.Bytes(), Header: h}, nil
 }
 
 // cell keeps a text value from being read as a formula by spreadsheets (CSV injection): one

@@ -53,6 +53,7 @@ func (h *HTTP) apiPHP(c echo.Context) error {
 		return h.writeAPIPHP(c, xml, status, orderedHead(head, "Success", "ErrorCode", "ErrorText"), nil)
 	}
 	if raw, ok := res.(Raw); ok {
+		raw.writeHeader(c.Response().Header())
 		return c.Blob(http.StatusOK, raw.ContentType, raw.Body)
 	}
 	body, err := marshal(res)
@@ -71,6 +72,16 @@ func (h *HTTP) apiPHP(c echo.Context) error {
 type Raw struct {
 	ContentType string
 	Body        []byte
+	// Header, when set, is added to the response (Content-Disposition, X-... counts).
+	Header http.Header
+}
+
+func (r Raw) writeHeader(h http.Header) {
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
 }
 
 // Page is one page of a list. The surfaces whose lists are bare JSON arrays (B2Core) answer

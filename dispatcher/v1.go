@@ -51,6 +51,7 @@ func (h *HTTP) v1(command string, as BearerAs) echo.HandlerFunc {
 			return h.v1Error(c, err)
 		}
 		if raw, ok := res.(Raw); ok {
+			raw.writeHeader(c.Response().Header())
 			return c.Blob(http.StatusOK, raw.ContentType, raw.Body)
 		}
 		if st, ok := res.(Status); ok {
