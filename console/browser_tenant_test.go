@@ -113,7 +113,42 @@ func TestBrowserTenantPages(t *testing.T) {
 	b.contains("#bound", "Your mail goes out through Office relay")
 	b.shot("tenant-gateways")
 
-	pages := []string{page, "/console/webhooks", "/console/suppressions", "/console/gateways"}
+	// Lists: create one, add a subscriber, unsubscribe them.
+	b.open("/console/lists")
+	b.fill("#l-name", "Product news")
+	b.submit("#add-list")
+	b.contains("h1", "Product news")
+	listID := b.text("#list-id")
+	b.fill("#sub-email", "reader@example.net")
+	b.submit("#add-subscriber")
+	b.contains("#subscribers", "reader@example.net")
+	b.shot("tenant-list")
+	b.submit("#subscribers button.danger")
+	b.contains(".notice", "Unsubscribed")
+	b.open("/console/lists")
+	b.shot("tenant-lists")
+
+	// Templates: create one, edit its subject, preview it.
+	b.open("/console/templates")
+	b.fill("#t-name", "Welcome")
+	b.fill("#t-subject", "Hello")
+	b.fill("#t-html", "<p>Hello %Subscriber:FirstName|friend%</p>")
+	b.fill("#t-plain", "Hello %Subscriber:FirstName|friend%")
+	b.submit("#new-template button")
+	b.contains("h1", "Welcome")
+	tplID := b.text("#template-id")
+	b.fill("#t-subject", "Welcome aboard")
+	b.submit("#edit-template button")
+	b.contains(".notice", "Template saved")
+	b.submit("#preview-template")
+	b.contains("#preview-plain", "Hello John")
+	b.shot("tenant-template")
+	b.open("/console/templates")
+	b.contains("#templates", "Welcome aboard")
+	b.shot("tenant-templates")
+
+	pages := []string{page, "/console/webhooks", "/console/suppressions", "/console/gateways", "/console/lists",
+		"/console/lists/" + listID, "/console/templates", "/console/templates/" + tplID}
 	// 360 px wide: nothing is wider than the screen.
 	b.do(chromedp.EmulateViewport(360, 740))
 	for _, p := range pages {

@@ -101,6 +101,17 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/gateways/bind", c.tenant(c.bindGateway))
 	g.POST("/gateways/:gw/test", c.tenant(c.testGateway))
 	g.POST("/gateways/:gw/delete", c.tenant(c.deleteTenantGateway))
+	g.GET("/lists", c.tenant(c.lists))
+	g.POST("/lists", c.tenant(c.addList))
+	g.GET("/lists/:list", c.tenant(c.list))
+	g.POST("/lists/:list/subscribers", c.tenant(c.addSubscriber))
+	g.POST("/lists/:list/unsubscribe", c.tenant(c.unsubscribeSubscriber))
+	g.GET("/templates", c.tenant(c.templates))
+	g.POST("/templates", c.tenant(c.addTemplate))
+	g.GET("/templates/:tpl", c.tenant(c.template))
+	g.POST("/templates/:tpl", c.tenant(c.updateTemplate))
+	g.POST("/templates/:tpl/preview", c.tenant(c.previewTemplate))
+	g.POST("/templates/:tpl/delete", c.tenant(c.deleteTemplate))
 
 	// Operator.
 	g.GET("/admin", c.operator(c.adminHome))

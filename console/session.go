@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -154,10 +153,7 @@ func (c *Console) any(h handler) echo.HandlerFunc      { return c.guard(nil, h) 
 // call runs a command as the session's principal and decodes its result into dst (may be nil).
 func (c *Console) call(ec echo.Context, creds dispatcher.Credentials, name string, params map[string]any, dst any) *dispatcher.Error {
 	r := ec.Request()
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientIP(r)
 	// Values travel as a form would carry them: numbers as strings.
 	tree := make(map[string]any, len(params))
 	for k, v := range params {

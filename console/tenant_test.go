@@ -301,3 +301,81 @@ func TestConsoleGateways(t *testing.T) {
 		t.Fatalf("delete: %d", code)
 	}
 }
+
+// TestConsoleListsAndTemplates: create a list, add subscribers (a bad address explained),
+// unsubscribe one; create a template, edit it, preview it with the sample subscriber; another
+// tenant opens neither the list nor the template.
+func TestConsoleListsAndTemplates(t *testing.T) {
+	env := apptest.Start(t, nil)
+	u := env.CreateUser("carol")
+	c := signIn(t, env, u)
+
+	code, body := c.post("/console/lists", "/console/lists", url.Values{"Name": {"Newsletter"}})
+	list := find(t, `id="list-id">(\d+)<`, body)
+	if code != 200 || !strings.Contains(body, "<h1>Newsletter</h1>") {
+		t.Fatalf("create list: %d", code)
+	}
+	lp := "/console/lists/" + list
+	for _, a := range []string{"ann@example.net", "bob@example.net"} {
+		if code, body := c.post(lp, lp+"/subscribers", url.Values{"EmailAddress": {a}}); code != 200 || !strings.Contains(body, a) {
+			t.Fatalf("add %s: %d", a, code)
+		}
+	}
+	if code, body := c.post(lp, lp+"/subscribers", url.Values{"EmailAddress": {"nope"}}); code != 422 || !strings.Contains(body, `class="error"`) {
+		t.Fatalf("bad address: %d", code)
+	}
+	code, body = c.post(lp, lp+"/unsubscribe", url.Values{"EmailAddress": {"bob@example.net"}})
+	if code != 200 || !strings.Contains(body, "Unsubscribed.") || strings.Contains(body, "bob@example.net") || strings.Count(body, `class="subscriber"`) != 1 {
+		t.Fatalf("unsubscribe: %d\n%s", code, body)
+	}
+	if _, body, _ := c.get(lp + "?segment=Unsubscribed"); !strings.Contains(body, "bob@example.net") {
+		t.Fatal("the unsubscribed address is not in the Unsubscribed segment")
+	}
+	if _, body, _ := c.get("/console/lists"); !strings.Contains(body, ">Newsletter</a>") {
+		t.Fatal("the list is not listed")
+	}
+
+	if code, body := c.post("/console/templates", "/console/templates", url.Values{"EmailName": {"Welcome"}, "Subject": {"Hi\r\nBcc: x@example.com"}, "ContentType": {"Both"}}); code != 422 || !strings.Contains(body, `value="Welcome"`) {
+		t.Fatalf("bad subject: %d", code)
+	}
+	code, body = c.post("/console/templates", "/console/templates", url.Values{"EmailName": {"Welcome"}, "Subject": {"Hello %Subscriber:FirstName|there%"},
+		"ContentType": {"Both"}, "HTMLContent": {"<p>Hello %Subscriber:FirstName|friend%</p>"}, "PlainContent": {"Hello %Subscriber:FirstName|friend%"}})
+	tpl := find(t, `id="template-id">(\d+)<`, body)
+	if code != 200 || !strings.Contains(body, "<h1>Welcome</h1>") {
+		t.Fatalf("create template: %d", code)
+	}
+	tp := "/console/templates/" + tpl
+	code, body = c.post(tp, tp, url.Values{"EmailName": {"Welcome"}, "Subject": {"Welcome!"}, "ContentType": {"Both"},
+		"HTMLContent": {"<p>Dear %Subscriber:FirstName|friend%</p>"}, "PlainContent": {"Dear %Subscriber:FirstName|friend%"}})
+	if code != 200 || !strings.Contains(body, "Template saved.") || !strings.Contains(body, `value="Welcome!"`) {
+		t.Fatalf("edit: %d\n%s", code, body)
+	}
+	_, body = c.post(tp, tp+"/preview", url.Values{})
+	if !strings.Contains(body, `id="preview-plain">Dear John</pre>`) || !strings.Contains(body, "&lt;p&gt;Dear John&lt;/p&gt;") {
+		t.Fatalf("preview:\n%s", body)
+	}
+
+	other := env.CreateUser("dave")
+	oc := signIn(t, env, other)
+	for _, p := range []string{lp, tp} {
+		if code, body, _ := oc.get(p); code != 404 || strings.Contains(body, "Welcome") || strings.Contains(body, "ann@example.net") {
+			t.Fatalf("another tenant opens %s: %d", p, code)
+		}
+	}
+	if _, body, _ := oc.get("/console/lists"); strings.Contains(body, "Newsletter") {
+		t.Fatal("another tenant's list is listed")
+	}
+	if _, body, _ := oc.get("/console/templates"); strings.Contains(body, "Welcome") {
+		t.Fatal("another tenant's template is listed")
+	}
+	if code, _ := oc.post("/console/templates", tp+"/delete", url.Values{}); code != 404 {
+		t.Fatalf("delete another tenant's template: %d", code)
+	}
+	if code, _ := oc.post("/console/lists", lp+"/unsubscribe", url.Values{"EmailAddress": {"ann@example.net"}}); code == 200 {
+		t.Fatal("another tenant unsubscribed from this list")
+	}
+	code, body = c.post(tp, tp+"/delete", url.Values{})
+	if code != 200 || strings.Contains(body, ">Welcome</a>") {
+		t.Fatalf("delete: %d", code)
+	}
+}

@@ -15,6 +15,8 @@ import (
 func init() {
 	notices["tested"] = "Test event queued: it appears under recent deliveries within seconds."
 	notices["removed"] = "Removed."
+	notices["unsubscribed"] = "Unsubscribed."
+	notices["templatesaved"] = "Template saved."
 	notices["bound"] = "Your mail now goes out through this gateway."
 	notices["unbound"] = "Your mail goes out the platform's default way again."
 }
