@@ -279,6 +279,28 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
+# listreports: milliseconds of each list report (lists.stats and the list.get* analytics) on a
+# list of 100,000 subscribers with one list message each and their opens and clicks, and the
+# process's peak RSS. BenchmarkListReports in app/, on SQLite and MariaDB/MySQL when reachable.
+bench_listreports() {
+  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/listreports
+  mkdir -p "$out"
+  echo "== list reports on a list of ${BENCH_REPORT_ROWS:-100000} subscribers (ms per call)"
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! BENCH_REPORT_ROWS=${BENCH_REPORT_ROWS:-100000} GATEWAY_TEST_DB=$db timeout 900 $GO test -count=1 -run '^$' \
+      -bench '^BenchmarkListReports$' -benchtime 1x ./app/ >"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+    echo "   $([ "$d" = mysql ] && echo MariaDB || echo SQLite):"
+    grep '^BenchmarkListReports' "$out/$d.txt" | tr '\t' '\n' | grep -E -- '-ms|MiB' | sed 's/^ */     /'
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
 # listsend: a full-list send (GATEWAY_SENDEMAIL_FULL_LIST=true) of a personalized template to
 # BENCH_LIST_SUBSCRIBERS (default 100,000) imported subscribers with one POST /api/v1/email:
 # accepted recipients per second, against single-recipient sends through the same route in
@@ -321,7 +343,7 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
-sections=(send smtp events delivery audience listsend)
+sections=(send smtp events delivery audience listsend listreports)
 [ $# -gt 0 ] && sections=("$@")
 build
 for s in "${sections[@]}"; do
