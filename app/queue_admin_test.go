@@ -69,3 +69,32 @@ func TestQueueByDomainCommands(t *testing.T) {
 		t.Fatalf("after purge: %s", got)
 	}
 }
+
+// TestAdminHealth: admin.health answers the database's state, the queue and every domain's
+// daily counts (days without mail included), for the operator only.
+func TestAdminHealth(t *testing.T) {
+	e := apptest.Start(t, nil)
+	alice := e.CreateUser("alice")
+	d := e.AddDomain(alice, "health.example")
+	e.EnableDomain(d)
+	e.MustAPI(map[string]any{"Command": "emailgateway.sendtest", "SessionID": alice.SessionID, "DomainID": d, "To": "a@example.net"})
+	m := e.MustAPI(map[string]any{"Command": "admin.health", "AdminAPIKey": apptest.AdminKey, "Days": 7})
+	db := m["Database"].(map[string]any)
+	if db["OK"] != true || db["Error"] != "" || (db["Dialect"] != "sqlite" && db["Dialect"] != "mysql") {
+		t.Fatalf("Database: %v", db)
+	}
+	if q, _ := json.Marshal(m["Queue"]); string(q) != `{"States":{"deferred":0,"queued":1,"scheduled":0,"sending":0},"Waiting":1}` {
+		t.Fatalf("Queue: %s", q)
+	}
+	days := m["Days"].([]any)
+	last, _ := json.Marshal(days[len(days)-1])
+	if len(days) != 7 || string(last) != `{"Bounced":0,"Complained":0,"Date":"`+time.Now().UTC().Format("2006-01-02")+`","Deferred":0,"Delivered":0,"Failed":0,"Sent":1}` {
+		t.Fatalf("Days: %d, last %s", len(days), last)
+	}
+	if m := e.API(map[string]any{"Command": "admin.health", "AdminAPIKey": apptest.AdminKey, "Days": 91}); fmt.Sprint(m["ErrorCode"]) != "[3]" {
+		t.Fatalf("Days 91: %v", m)
+	}
+	if m := e.API(map[string]any{"Command": "admin.health", "SessionID": alice.SessionID}); m["ErrorCode"] != json.Number("99998") {
+		t.Fatalf("as a tenant: %v", m)
+	}
+}

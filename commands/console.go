@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"strings"
+	"time"
 
 	"gatewayd/dispatcher"
 	"gatewayd/storage"
@@ -37,6 +38,11 @@ func (a *App) registerConsole(r *dispatcher.Registry) {
 	r.Register(&dispatcher.Command{
 		Name: "queue.stats", Auth: dispatcher.AuthUser | dispatcher.AuthAdmin, Permission: PermManageDomain,
 		Handler: a.queueStats,
+	})
+	r.Register(&dispatcher.Command{
+		Name: "admin.health", Auth: dispatcher.AuthAdmin,
+		Params:  []dispatcher.Param{{Name: "Days", Type: dispatcher.Int, Code: codeConsoleInvalid}},
+		Handler: a.adminHealth,
 	})
 	r.Register(&dispatcher.Command{
 		Name: "emailgateway.getdnsrecords", Auth: dispatcher.AuthUser, Permission: PermManageDomain,
@@ -211,4 +217,51 @@ func (a *App) sendTest(ctx context.Context, req *dispatcher.Request) (any, error
 	sender := &dispatcher.Principal{Kind: dispatcher.PrincipalSender, UserID: d.UserID, DomainID: d.ID,
 		RateKey: req.Principal.RateKey}
 	return a.sendEmail(ctx, &dispatcher.Request{Command: req.Command, Principal: sender, Params: sendParams, Meta: req.Meta})
+}
+
+// adminHealth is the platform at a glance for the operator: whether the database answers (and
+// how fast), the queue by state, and every domain's daily counts over the last Days days
+// (default 28, 1-90), oldest first, days without mail included. Codes: 3 Days out of range.
+func (a *App) adminHealth(ctx context.Context, req *dispatcher.Request) (any, error) {
+	days := 28
+	if req.Params.Has("Days") {
+		n, ok := req.Params.IntOK("Days")
+		if !ok || n < 1 || n > 90 {
+			return nil, dispatcher.Invalid(dispatcher.Field("Days", codeConsoleInvalid, "Invalid Days (1-90)"))
+		}
+		days = int(n)
+	}
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	herr := a.DB.Health(pctx)
+	cancel()
+	db := map[string]any{"OK": herr == nil, "Dialect": string(a.DB.Dialect),
+		"PingMS": float64(time.Since(start).Microseconds()) / 1000, "Error": ""}
+	if herr != nil {
+		db["Error"] = herr.Error()
+		return map[string]any{"Database": db}, nil
+	}
+	counts, err := a.DB.QueueCounts(ctx, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	states := map[string]int64{}
+	var waiting int64
+	for _, s := range storage.UndeliveredStates {
+		states[s] = counts[s]
+		waiting += counts[s]
+	}
+	end := timeNow().UTC()
+	first := end.AddDate(0, 0, -(days - 1))
+	byDay, err := a.DB.StatsAllDomainsByDay(ctx, storage.DayOf(first.Unix()), storage.DayOf(end.Unix()))
+	if err != nil {
+		return nil, err
+	}
+	series := make([]map[string]any, 0, days)
+	for t := first; !t.After(end); t = t.AddDate(0, 0, 1) {
+		c := byDay[storage.DayOf(t.Unix())]
+		series = append(series, map[string]any{"Date": t.Format("2006-01-02"), "Sent": c.Sent, "Delivered": c.Delivered,
+			"Deferred": c.Deferred, "Bounced": c.Bounced, "Failed": c.Failed, "Complained": c.Complained})
+	}
+	return map[string]any{"Database": db, "Queue": map[string]any{"States": states, "Waiting": waiting}, "Days": series}, nil
 }

@@ -3,6 +3,7 @@ package console_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -35,7 +36,12 @@ func TestBrowserOperator(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 	b := &tab{t: t, ctx: ctx, dir: dir, base: env.URL}
 	gina := env.CreateUser("gina")
-	env.QueueRows(env.AddDomain(gina, "newsletters.gina-has-a-rather-long-domain-name.example"), "deferred", "deferred", "queued")
+	gd := env.AddDomain(gina, "newsletters.gina-has-a-rather-long-domain-name.example")
+	env.EnableDomain(gd)
+	env.QueueRows(gd, "deferred", "deferred", "queued")
+	for _, to := range []string{"a@example.net", "b@example.net"} { // counted on the health page's chart
+		env.MustAPI(map[string]any{"Command": "emailgateway.sendtest", "SessionID": gina.SessionID, "DomainID": gd, "To": to})
+	}
 
 	b.open("/console/login")
 	b.fill("#o-key", apptest.AdminKey)
@@ -106,10 +112,18 @@ func TestBrowserOperator(t *testing.T) {
 	// The queue: retry a domain's deferred recipients.
 	b.open("/console/admin/queue")
 	b.contains("#queue-domains", "newsletters.gina-has-a-rather-long-domain-name.example")
-	b.contains("#queue-waiting", "3")
+	b.contains("#queue-waiting", "5")
 	b.shot("operator-queue")
 	b.submit(`#queue-domains button[aria-label^="Retry"]`)
 	b.contains(".notice", "2 deferred recipients are due now")
+	// Health: the database answers; today's mail is on the chart.
+	b.open("/console/admin/health")
+	b.contains("#db-health", "answers")
+	points, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#health-volume circle title")).map(e => e.textContent)`))
+	if err != nil || !containsStr(points, time.Now().UTC().Format("2006-01-02")+" Sent: 2") {
+		b.fail("health chart points %v (%v)", points, err)
+	}
+	b.shot("operator-health")
 	b.open("/console/admin/users")
 
 	// 360 px wide: the login page and every operator page fit.
@@ -120,7 +134,7 @@ func TestBrowserOperator(t *testing.T) {
 			frank = strings.Fields(l)[0]
 		}
 	}
-	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1", "/console/admin/gateways", "/console/admin/queue"} {
+	for _, p := range []string{"/console/admin", "/console/admin/users", "/console/admin/users/" + frank, "/console/admin/domains", "/console/admin/groups", "/console/admin/groups/1", "/console/admin/gateways", "/console/admin/queue", "/console/admin/health"} {
 		b.fits(p)
 	}
 	b.shot("operator-user-360")

@@ -137,4 +137,5 @@ func (c *Console) Routes(e *echo.Echo) {
 	g.POST("/admin/gateways/:id/delete", c.operator(c.adminDeleteGateway))
 	g.GET("/admin/queue", c.operator(c.adminQueue))
 	g.POST("/admin/queue/:action", c.operator(c.adminQueueAction))
+	g.GET("/admin/health", c.operator(c.adminHealth))
 }

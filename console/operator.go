@@ -434,7 +434,7 @@ func (c *Console) showQueue(ec echo.Context, s *session, status int, notice, msg
 		return c.failed(ec, s, e)
 	}
 	return c.render(ec, status, "admin_queue", page{Title: "Queue", Nav: "admin_queue", Session: s, Notice: notice, Error: msg,
-		Data: map[string]any{"Domains": res.Domains, "Total": total, "States": []string{"scheduled", "queued", "sending", "deferred"}}})
+		Data: map[string]any{"Domains": res.Domains, "Total": total, "States": waitingStates}})
 }
 
 // adminQueueAction retries (queue.retry) or purges (queue.purge) one domain's queue and says
@@ -456,4 +456,76 @@ func (c *Console) adminQueueAction(ec echo.Context, s *session) error {
 		notice = strconv.FormatInt(res.Cancelled, 10) + " recipients cancelled: they will not be sent."
 	}
 	return c.showQueue(ec, s, http.StatusOK, notice, "")
+}
+
+// --- health ---
+
+type healthDay struct {
+	Date                                                   string
+	Sent, Delivered, Deferred, Bounced, Failed, Complained int64
+}
+
+// adminHealth draws admin.health: the database's answer, the queue, mail per day and the
+// delivery, bounce and deferral rates per day, as the dashboard's charts.
+func (c *Console) adminHealth(ec echo.Context, s *session) error {
+	var res struct {
+		Database struct {
+			OK      bool
+			Dialect string
+			PingMS  float64
+			Error   string
+		}
+		Queue struct {
+			States  map[string]int64
+			Waiting int64
+		}
+		Days []healthDay
+	}
+	if e := c.call(ec, s.creds(), "admin.health", nil, &res); e != nil {
+		return c.failed(ec, s, e)
+	}
+	data := map[string]any{"DB": res.Database, "Queue": res.Queue, "States": waitingStates}
+	if n := len(res.Days); n > 0 {
+		days := make([]string, n)
+		volume := make([][]int64, 5)
+		rates := make([][]int64, 3)
+		for i := range volume {
+			volume[i] = make([]int64, n)
+		}
+		for i := range rates {
+			rates[i] = make([]int64, n)
+		}
+		var tot healthDay
+		for d, h := range res.Days {
+			days[d] = h.Date
+			for i, v := range []int64{h.Sent, h.Delivered, h.Bounced, h.Deferred, h.Failed} {
+				volume[i][d] = v
+			}
+			for i, v := range []int64{h.Deferred, h.Delivered, h.Bounced} {
+				rates[i][d] = percent(v, h.Sent)
+			}
+			tot.Sent, tot.Delivered, tot.Bounced, tot.Deferred = tot.Sent+h.Sent, tot.Delivered+h.Delivered, tot.Bounced+h.Bounced, tot.Deferred+h.Deferred
+		}
+		vc := drawChart(days, []string{"Sent", "Delivered", "Bounced", "Deferred", "Failed"}, volume)
+		vc.ID, vc.Label = "health-volume", "Mail per day, every domain"
+		// The rates chart's legend gives each rate over the whole period.
+		rc := drawChart(days, []string{"Deferral rate", "Delivery rate", "Bounce rate"}, rates)
+		rc.ID, rc.Label, rc.Unit = "health-rates", "Delivery, bounce and deferral rates per day, in percent of the mail sent that day", "%"
+		for i, v := range []int64{tot.Deferred, tot.Delivered, tot.Bounced} {
+			rc.Series[i].Total = percent(v, tot.Sent)
+		}
+		data["Volume"], data["Rates"], data["From"], data["To"] = vc, rc, days[0], days[n-1]
+	}
+	return c.render(ec, http.StatusOK, "admin_health", page{Title: "Health", Nav: "admin_health", Session: s, Data: data})
+}
+
+// waitingStates are the queue states still waiting, in queue order.
+var waitingStates = []string{"scheduled", "queued", "sending", "deferred"}
+
+// percent is n of total in whole percent (0 when total is 0).
+func percent(n, total int64) int64 {
+	if total == 0 {
+		return 0
+	}
+	return (n*100 + total/2) / total
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gatewayd/app/apptest"
 )
@@ -272,5 +273,26 @@ func TestConsoleOperatorQueue(t *testing.T) {
 	}
 	if code, _ := op.post("/console/admin/queue", "/console/admin/queue/drop", url.Values{"DomainID": {id}}); code != 404 {
 		t.Fatalf("an unknown action: %d", code)
+	}
+}
+
+// TestConsoleOperatorHealth: the health page says the database answers, counts the queue,
+// and draws today's mail on the volume chart and today's rates on the rates chart.
+func TestConsoleOperatorHealth(t *testing.T) {
+	env := apptest.Start(t, nil)
+	alice := env.CreateUser("alice")
+	d := env.AddDomain(alice, "health.example")
+	env.EnableDomain(d)
+	for _, to := range []string{"a@example.net", "b@example.net"} {
+		env.MustAPI(map[string]any{"Command": "emailgateway.sendtest", "SessionID": alice.SessionID, "DomainID": d, "To": to})
+	}
+	op := operatorSignIn(t, env)
+	code, body, _ := op.get("/console/admin/health")
+	today := time.Now().UTC().Format("2006-01-02")
+	for _, want := range []string{`id="db-health" class="ok">answers<`, `id="health-waiting">2<`, `<svg class="chart" id="health-volume"`,
+		"<title>" + today + " Sent: 2</title>", `<svg class="chart" id="health-rates"`, "Delivery rate: <strong>0%</strong>"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("health page (%d) lacks %q:\n%s", code, want, body)
+		}
 	}
 }

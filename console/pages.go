@@ -147,8 +147,10 @@ func (c *Console) dashboard(ec echo.Context, s *session) error {
 	if e := c.call(ec, s.creds(), "queue.stats", nil, &queue); e != nil {
 		return c.failed(ec, s, e)
 	}
+	chart := drawChart(days, names, values)
+	chart.ID, chart.Label = "chart", "Messages per day over the last 28 days"
 	return c.render(ec, http.StatusOK, "dashboard", page{Title: "Dashboard", Nav: "dashboard", Session: s, Data: map[string]any{
-		"Chart": drawChart(days, names, values), "Stats": stats.Stats, "Queue": queue, "Domains": domains,
+		"Chart": chart, "Stats": stats.Stats, "Queue": queue, "Domains": domains,
 		"From": days[0], "To": days[len(days)-1],
 	}})
 }

@@ -133,8 +133,10 @@ func (c *Console) redirect(ec echo.Context, path, done string) error {
 	return ec.Redirect(http.StatusSeeOther, path)
 }
 
-// Chart is a server-drawn SVG line chart of daily counts.
+// Chart is a server-drawn SVG line chart of daily counts (templates/_chart.html draws it).
 type Chart struct {
+	ID, Label     string // the svg element's id (may be empty) and its accessible name
+	Unit          string // after each value: "" for counts, "%" for rates
 	Width, Height int
 	Series        []ChartSeries
 	XLabels       []ChartLabel

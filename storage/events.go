@@ -315,6 +315,26 @@ func (db *DB) StatsByDay(ctx context.Context, domainIDs []int64, fromDay, toDay 
 	return out, nil
 }
 
+// StatsAllDomainsByDay sums every domain's daily rollups (all messages, tag "") per day over
+// fromDay..toDay: the operator's view of the platform.
+func (db *DB) StatsAllDomainsByDay(ctx context.Context, fromDay, toDay int) (map[int]Counts, error) {
+	type row struct {
+		Day int `db:"day"`
+		Counts
+	}
+	var rows []row
+	err := db.r.SelectContext(ctx, &rows, "SELECT day, "+sumCols+" FROM stats_daily WHERE day BETWEEN ? AND ? AND tag = '' GROUP BY day ORDER BY day",
+		fromDay, toDay)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]Counts, len(rows))
+	for _, r := range rows {
+		out[r.Day] = r.Counts
+	}
+	return out, nil
+}
+
 // Bucket is one aggregation key and its count.
 type Bucket struct {
 	Key   string `db:"k" json:"key"`
