@@ -23,22 +23,103 @@ type clusterRun struct {
 	nodes []*soak
 	*clients
 	next atomic.Int64 // round robin over the nodes
+
+	mu     sync.Mutex
+	events []faultEvent // the faults as they happened
+}
+
+// faultEvent is one fault of the run and whom it could have made send a message twice: a
+// delivery by node helo ("": any node) whose first arrival at the sink falls in
+// [from-lease, to] and which arrives again at least half a lease later is put down to it.
+type faultEvent struct {
+	name     string
+	helo     string
+	from, to time.Time
+}
+
+func (c *clusterRun) event(e faultEvent) {
+	c.mu.Lock()
+	c.events = append(c.events, e)
+	c.mu.Unlock()
+}
+
+// dupCause is the duplicates put down to one cause, with an example.
+type dupCause struct {
+	Cause   string  `json:"cause"`
+	Count   int     `json:"count"`
+	Example string  `json:"example,omitempty"`
+	MinGap  float64 `json:"min_gap_s"` // shortest time between two arrivals of one address
+}
+
+// heldCause is the duplicates sent again while the first send's lease still held: two nodes
+// holding one row at once, the case exactly-once promises cannot happen.
+const heldCause = "while leases hold (sent again within half a lease)"
+
+// attribute puts every repeated arrival at the sink down to the fault that explains it. A
+// redelivery of a message whose lease held is one arriving again sooner than half a lease
+// after the one before (a lease starts at the claim, before the first send); any other is a
+// lease running out, put down to the first fault whose node and time window fit the first
+// send, or to none (a lease that lapsed on a live node: an outcome commit slower than the
+// lease).
+func (c *clusterRun) attribute(t0 time.Time, lease time.Duration, repeated map[string][]Arrival) []dupCause {
+	c.mu.Lock()
+	events := append([]faultEvent(nil), c.events...)
+	c.mu.Unlock()
+	causes := []dupCause{{Cause: heldCause}}
+	for _, e := range events {
+		causes = append(causes, dupCause{Cause: fmt.Sprintf("%s (%.1f-%.1fs)", e.name, e.from.Sub(t0).Seconds(), e.to.Sub(t0).Seconds())})
+	}
+	causes = append(causes, dupCause{Cause: "lease ran out on a live node (no fault)"})
+	addrs := make([]string, 0, len(repeated))
+	for a := range repeated {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	for _, a := range addrs {
+		arr := repeated[a]
+		for k := 1; k < len(arr); k++ {
+			prev, cur := arr[k-1], arr[k]
+			gap := cur.At.Sub(prev.At)
+			i := len(causes) - 1
+			if gap < lease/2 {
+				i = 0
+			} else {
+				for j, e := range events {
+					if (e.helo == "" || e.helo == prev.Helo) && !prev.At.Before(e.from.Add(-lease)) && !prev.At.After(e.to) {
+						i = j + 1
+						break
+					}
+				}
+			}
+			dc := &causes[i]
+			if dc.Count == 0 || gap.Seconds() < dc.MinGap {
+				dc.MinGap = gap.Seconds()
+			}
+			dc.Count++
+			if dc.Example == "" {
+				dc.Example = fmt.Sprintf("%s: %s at %.1fs, %s at %.1fs", a, prev.Helo, prev.At.Sub(t0).Seconds(), cur.Helo, cur.At.Sub(t0).Seconds())
+			}
+		}
+	}
+	return causes
 }
 
 // ClusterResult is the summary line `loadgen cluster` prints last, as JSON.
 type ClusterResult struct {
-	Label        string  `json:"label"`
-	Nodes        int     `json:"nodes"`
-	Seconds      float64 `json:"seconds"`
-	Tried        int64   `json:"tried"`
-	Acknowledged int     `json:"acknowledged"`
-	HTTP         int     `json:"http"`
-	SMTP         int     `json:"smtp"`
-	Delivered    int     `json:"delivered"`
-	Duplicates   int     `json:"duplicates"`
-	Lost         int     `json:"lost"`
-	AckRate      float64 `json:"ack_rate"`      // acknowledged per second of load
-	DeliverRate  float64 `json:"delivery_rate"` // distinct deliveries per second, load start to last arrival
+	Label        string     `json:"label"`
+	Nodes        int        `json:"nodes"`
+	Seconds      float64    `json:"seconds"`
+	Tried        int64      `json:"tried"`
+	Acknowledged int        `json:"acknowledged"`
+	HTTP         int        `json:"http"`
+	SMTP         int        `json:"smtp"`
+	Delivered    int        `json:"delivered"`
+	Duplicates   int        `json:"duplicates"`
+	Lost         int        `json:"lost"`
+	HeldDups     int        `json:"duplicates_while_leases_hold"`
+	DupCauses    []dupCause `json:"duplicate_causes"`
+	AckRate      float64    `json:"ack_rate"`      // acknowledged per second of load
+	DeliverRate  float64    `json:"delivery_rate"` // distinct deliveries per second, load start to last arrival
 }
 
 func cmdCluster(args []string) error {
@@ -171,6 +252,15 @@ func cmdCluster(args []string) error {
 	fmt.Printf("cluster: %d sends tried, %d acknowledged (%d HTTP 200, %d SMTP 250) in %.0f s: %.0f/s\n",
 		res.Tried, res.Acknowledged, res.HTTP, res.SMTP, res.Seconds, res.AckRate)
 	fmt.Printf("cluster: sink got %d distinct messages (%.0f/s), %d duplicates; lost: %d\n", st.Unique, res.DeliverRate, st.Duplicates, len(lost))
+	res.DupCauses = c.attribute(t0, *lease, sink.Repeated())
+	res.HeldDups = res.DupCauses[0].Count
+	for _, dc := range res.DupCauses {
+		fmt.Printf("cluster: duplicates %-70s %5d", dc.Cause, dc.Count)
+		if dc.Count > 0 {
+			fmt.Printf("  (shortest gap %.1fs; e.g. %s)", dc.MinGap, dc.Example)
+		}
+		fmt.Println()
+	}
 	var stopErr error
 	for _, n := range c.nodes {
 		stopErr = errors.Join(stopErr, n.stop())
@@ -214,7 +304,9 @@ func (c *clusterRun) faults(ctx context.Context, t0 time.Time, dur time.Duration
 	if nodeFaults {
 		steps = append(steps, step{at(0.2), func() error {
 			say("node1 SIGKILLed")
+			k := time.Now()
 			c.nodes[0].kill()
+			c.event(faultEvent{name: "node1 SIGKILLed", helo: c.nodes[0].hostname, from: k, to: time.Now().Add(time.Second)})
 			c.nodes[0].kills++
 			time.Sleep(5 * time.Second)
 			c.nodes[0].restarts++
@@ -226,26 +318,37 @@ func (c *clusterRun) faults(ctx context.Context, t0 time.Time, dur time.Duration
 	if dbStop != "" {
 		steps = append(steps, step{at(0.4), func() error {
 			say("database node stopped (%s)", dbStop)
+			s := time.Now()
 			if out, err := exec.Command("sh", "-c", dbStop).CombinedOutput(); err != nil {
 				return fmt.Errorf("db-stop: %v: %s", err, out)
 			}
+			// The gatewayd whose own database node this is (listed first: the last one,
+			// as the scripts give them) loses the commits in flight.
+			own := c.nodes[len(c.nodes)-1].hostname
+			c.event(faultEvent{name: "database node stopped, its gatewayd's commits cut off", helo: own, from: s, to: time.Now().Add(time.Second)})
 			time.Sleep(dbDown)
 			say("database node starting (%s)", dbStart)
-			if out, err := exec.Command("sh", "-c", dbStart).CombinedOutput(); err != nil {
+			b := time.Now()
+			out, err := exec.Command("sh", "-c", dbStart).CombinedOutput()
+			c.event(faultEvent{name: "database node down or rejoining, any gatewayd", from: s, to: time.Now()})
+			if err != nil {
 				return fmt.Errorf("db-start: %v: %s", err, out)
 			}
-			say("database node back")
+			say("database node back (synced %.1f s after its start)", time.Since(b).Seconds())
 			return nil
 		}})
 	}
 	if nodeFaults && len(c.nodes) > 1 {
 		steps = append(steps, step{at(0.7), func() error {
 			say("node2 restarting (SIGTERM, start)")
-			if err := c.nodes[1].stop(); err != nil {
+			r := time.Now()
+			err := c.nodes[1].stop()
+			c.event(faultEvent{name: "node2 restarted (SIGTERM)", helo: c.nodes[1].hostname, from: r, to: time.Now().Add(time.Second)})
+			if err != nil {
 				return err
 			}
 			c.nodes[1].restarts++
-			err := c.nodes[1].start()
+			err = c.nodes[1].start()
 			say("node2 back")
 			return err
 		}})

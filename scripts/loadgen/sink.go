@@ -29,6 +29,7 @@ type Sink struct {
 
 	mu       sync.Mutex
 	seen     map[string]int
+	arrivals map[string][]Arrival // every arrival of every address, in order
 	messages int
 	rcpts    int
 	signed   int
@@ -37,6 +38,13 @@ type Sink struct {
 	delay    time.Duration // pause before answering DATA
 	srv      *smtp.Server
 	ln       net.Listener
+}
+
+// Arrival is one delivery of an address: when the sink accepted it and the name the
+// delivering gatewayd gave in EHLO (its GATEWAY_HOSTNAME).
+type Arrival struct {
+	At   time.Time
+	Helo string
 }
 
 // SinkStats are the sink's counts.
@@ -54,9 +62,9 @@ func StartSink(addr string) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{Addr: ln.Addr().String(), seen: map[string]int{}}
+	s := &Sink{Addr: ln.Addr().String(), seen: map[string]int{}, arrivals: map[string][]Arrival{}}
 	s.ln = &holdListener{Listener: ln, s: s}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s, c: c}, nil }))
 	s.srv.Domain = "sink.loadgen.test"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 2*time.Minute, 2*time.Minute
 	s.srv.MaxRecipients = 1000
@@ -90,11 +98,24 @@ func (s *Sink) Seen(addr string) int {
 	return s.seen[strings.ToLower(addr)]
 }
 
+// Repeated returns the arrivals of every address that arrived more than once.
+func (s *Sink) Repeated() map[string][]Arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]Arrival{}
+	for a, arr := range s.arrivals {
+		if len(arr) > 1 {
+			out[a] = append([]Arrival(nil), arr...)
+		}
+	}
+	return out
+}
+
 // Reset forgets everything counted.
 func (s *Sink) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seen, s.messages, s.rcpts, s.signed = map[string]int{}, 0, 0, 0
+	s.seen, s.arrivals, s.messages, s.rcpts, s.signed = map[string]int{}, map[string][]Arrival{}, 0, 0, 0
 }
 
 // Refuse answers 451 at RCPT for d (0 stops refusing).
@@ -146,6 +167,7 @@ func (l *holdListener) Accept() (net.Conn, error) {
 
 type sinkSession struct {
 	s  *Sink
+	c  *smtp.Conn
 	to []string
 }
 
@@ -196,6 +218,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if d > 0 {
 		time.Sleep(d)
 	}
+	now, helo := time.Now(), ss.c.Hostname()
 	ss.s.mu.Lock()
 	ss.s.messages++
 	if signed {
@@ -203,6 +226,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	for _, to := range ss.to {
 		ss.s.seen[to]++
+		ss.s.arrivals[to] = append(ss.s.arrivals[to], Arrival{At: now, Helo: helo})
 		ss.s.rcpts++
 	}
 	ss.s.mu.Unlock()

@@ -34,6 +34,7 @@ type soak struct {
 	env           []string
 	sink          *Sink
 	log           *os.File
+	hostname      string // GATEWAY_HOSTNAME, the name it gives in EHLO
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -175,7 +176,7 @@ func newSoakNode(bin, db, work, sinkAddr string, lease time.Duration, hostname s
 	if err != nil {
 		return nil, err
 	}
-	s := &soak{bin: bin, db: db, work: work, adminKey: "soak-admin-key", log: logf}
+	s := &soak{bin: bin, db: db, work: work, adminKey: "soak-admin-key", log: logf, hostname: hostname}
 	s.httpAddr, s.smtpAddr = freeLoopback(), freeLoopback()
 	s.env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + work,
