@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -243,10 +244,10 @@ func (f *failover) fail(i int) {
 // Host is the address new connections currently go to.
 func (f *failover) Host() string { return f.cfgs[f.current.Load()].Addr }
 
-// nodeSynced returns an error when the server is a Galera node that is not ready for
-// application use or not synced with its cluster; any other server is fine.
+// nodeSynced returns an error when the server is a cluster member not fit for gatewayd
+// (see memberProblem); any other server is fine.
 func nodeSynced(ctx context.Context, q driver.QueryerContext) error {
-	galera, ready, state, err := wsrepStatus(ctx, func(stmt string) ([][2]string, error) {
+	problem, err := memberProblem(ctx, func(stmt string) ([][2]string, error) {
 		rows, err := q.QueryContext(ctx, stmt, nil)
 		if err != nil {
 			return nil, err
@@ -267,8 +268,8 @@ func nodeSynced(ctx context.Context, q driver.QueryerContext) error {
 	if err != nil {
 		return err
 	}
-	if galera && (!ready || state != 4) {
-		return fmt.Errorf("galera node not synced (wsrep_ready %v, wsrep_local_state %d)", ready, state)
+	if problem != "" {
+		return errors.New(problem)
 	}
 	return nil
 }
@@ -279,34 +280,76 @@ func valueString(v driver.Value) string {
 		return string(v)
 	case string:
 		return v
+	case nil:
+		return ""
 	}
 	return fmt.Sprint(v)
 }
 
-// wsrepStatus reads whether the server is a Galera node (wsrep_on) and, if so, its
-// wsrep_ready and wsrep_local_state. A server without wsrep variables (MySQL, MariaDB
-// without Galera) is not a Galera node.
-func wsrepStatus(ctx context.Context, query func(string) ([][2]string, error)) (galera, ready bool, state int, err error) {
-	rows, err := query("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")
+// memberProblem says why the server is a cluster member gatewayd should not use ("" when it
+// is fine), by one rule for both kinds of MySQL-compatible cluster:
+//
+//   - a Galera node (wsrep_on ON) must be ready for application use and synced with its
+//     cluster (wsrep_ready ON, wsrep_local_state 4), not joining, donating, desynced or cut
+//     off from the primary component;
+//   - a MySQL Group Replication member (InnoDB Cluster; group_replication_group_name set)
+//     must be ONLINE in performance_schema.replication_group_members (not RECOVERING,
+//     OFFLINE, ERROR or UNREACHABLE), and not a SECONDARY of a single-primary group, which
+//     is read-only.
+//
+// A server that is neither (one MariaDB or MySQL server) is fine. query runs a statement
+// whose rows have two columns.
+func memberProblem(ctx context.Context, query func(string) ([][2]string, error)) (string, error) {
+	rows, err := query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_on', 'group_replication_group_name')")
 	if err != nil {
-		return false, false, 0, err
+		return "", err
 	}
-	if len(rows) == 0 || !strings.EqualFold(rows[0][1], "ON") {
-		return false, false, 0, nil
-	}
-	rows, err = query("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')")
-	if err != nil {
-		return true, false, 0, err
-	}
+	var galera, group bool
 	for _, r := range rows {
 		switch strings.ToLower(r[0]) {
-		case "wsrep_ready":
-			ready = strings.EqualFold(r[1], "ON")
-		case "wsrep_local_state":
-			state, _ = strconv.Atoi(r[1])
+		case "wsrep_on":
+			galera = strings.EqualFold(r[1], "ON")
+		case "group_replication_group_name":
+			group = r[1] != ""
 		}
 	}
-	return true, ready, state, nil
+	switch {
+	case galera:
+		rows, err = query("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')")
+		if err != nil {
+			return "", err
+		}
+		var ready bool
+		var state int
+		for _, r := range rows {
+			switch strings.ToLower(r[0]) {
+			case "wsrep_ready":
+				ready = strings.EqualFold(r[1], "ON")
+			case "wsrep_local_state":
+				state, _ = strconv.Atoi(r[1])
+			}
+		}
+		if !ready || state != 4 {
+			return fmt.Sprintf("galera node not synced: wsrep_ready %v, wsrep_local_state %d (4 is Synced)", ready, state), nil
+		}
+	case group:
+		rows, err = query(`SELECT MEMBER_STATE, MEMBER_ROLE FROM performance_schema.replication_group_members
+			WHERE MEMBER_ID = @@server_uuid`)
+		if err != nil {
+			return "", err
+		}
+		if len(rows) == 0 {
+			return "group replication member not in its group (no row in performance_schema.replication_group_members)", nil
+		}
+		state, role := strings.ToUpper(rows[0][0]), strings.ToUpper(rows[0][1])
+		if state != "ONLINE" {
+			return fmt.Sprintf("group replication member %s, not ONLINE", state), nil
+		}
+		if role == "SECONDARY" {
+			return "group replication member is a read-only SECONDARY (writes go to the PRIMARY)", nil
+		}
+	}
+	return "", nil
 }
 
 // nodeConn is a pooled connection to one host. It notices its server failing (a node
@@ -393,10 +436,11 @@ func (t *nodeTx) Rollback() error { return t.c.check(t.Tx.Rollback()) }
 // Galera reports whether the database is a Galera cluster node (wsrep_on).
 func (db *DB) Galera() bool { return db.galera }
 
-// Health checks the database answers and, on a Galera node, that the node is ready and
-// synced with its cluster (wsrep_ready ON, wsrep_local_state 4): a node that is joining,
-// donating or cut off from the cluster makes /healthz unhealthy, so a load balancer stops
-// sending work to this gatewayd. When GATEWAY_DB lists other hosts, the node is passed over
+// Health checks the database answers and, on a cluster member, that gatewayd can use it
+// (memberProblem): a Galera node that is not ready and synced (joining, donating, cut off
+// from the cluster) or a Group Replication member that is not ONLINE (or is a read-only
+// SECONDARY) makes /healthz unhealthy, so a load balancer stops sending work to this
+// gatewayd. When GATEWAY_DB lists other hosts, the node is passed over
 // and the next one checked: gatewayd is healthy while one of its hosts is.
 func (db *DB) Health(ctx context.Context) error {
 	if err := db.w.PingContext(ctx); err != nil {
@@ -424,7 +468,7 @@ func (db *DB) nodeHealth(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	galera, ready, state, err := wsrepStatus(ctx, func(q string) ([][2]string, error) {
+	problem, err := memberProblem(ctx, func(q string) ([][2]string, error) {
 		var out [][2]string
 		rows, err := conn.QueryContext(ctx, q)
 		if err != nil {
@@ -432,19 +476,19 @@ func (db *DB) nodeHealth(ctx context.Context) error {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var r [2]string
+			var r [2]sql.NullString
 			if err := rows.Scan(&r[0], &r[1]); err != nil {
 				return nil, err
 			}
-			out = append(out, r)
+			out = append(out, [2]string{r[0].String, r[1].String})
 		}
 		return out, rows.Err()
 	})
 	if err != nil {
 		return err
 	}
-	if galera && (!ready || state != 4) {
-		err = fmt.Errorf("galera node not synced: wsrep_ready %v, wsrep_local_state %d (4 is Synced)", ready, state)
+	if problem != "" {
+		err = errors.New(problem)
 		conn.Raw(func(dc any) error {
 			if c, ok := dc.(*nodeConn); ok && len(c.f.conns) > 1 && !c.bad.Swap(true) {
 				c.f.fail(c.host)
