@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"gatewayd/storage"
 	"gatewayd/storage/storagetest"
@@ -113,5 +114,91 @@ func TestEnqueueBatchCountsTowardLimit(t *testing.T) {
 	}
 	if got, _ := db.MonthlyUsage(context.Background(), u.ID); got != 2 {
 		t.Fatalf("usage %d, want 2", got)
+	}
+}
+
+// TestRollupCountersSumTheirShards sends from many transactions at once: the counters are
+// spread over several shard rows (so concurrent writers, on one server or on several Galera
+// nodes, rarely touch the same row), and every read gives the exact total of all of them.
+func TestRollupCountersSumTheirShards(t *testing.T) {
+	dsn := storagetest.DSN(t)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, d := seedDomain(t, db)
+	const workers, each = 8, 8
+	var wg sync.WaitGroup
+	errc := make(chan error, workers*each)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				env := envelope(u, d, fmt.Sprintf("55555555-0000-0000-%04d-%012d", w, i), `["t1"]`, fmt.Sprintf("r%d-%d@r.test", w, i))
+				errs, err := db.Enqueue(ctx, []*storage.Envelope{env})
+				if err == nil {
+					err = errs[0]
+				}
+				errc <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = workers * each
+	now := time.Now().UTC()
+	day := storage.DayOf(now.Unix())
+	raw := storagetest.Raw(t, dsn)
+	var shards, usageShards int
+	if err := raw.QueryRow("SELECT COUNT(*) FROM stats_daily WHERE domain_id = ? AND day = ? AND tag = ''", d.ID, day).Scan(&shards); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.QueryRow("SELECT COUNT(*) FROM user_usage WHERE user_id = ?", u.ID).Scan(&usageShards); err != nil {
+		t.Fatal(err)
+	}
+	if shards < 2 || shards > 16 || usageShards != shards {
+		t.Errorf("%d transactions wrote %d stats_daily rows and %d user_usage rows for one counter, want 2-16 each", n, shards, usageShards)
+	}
+	// Rows imported from elsewhere (shard 0 of another day) count too.
+	if err := db.ImportRollups(ctx, []storage.DailyRollup{{DomainID: d.ID, Day: day - 1, Counts: storage.Counts{Sent: 10, Delivered: 7}}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := db.StatsTotals(ctx, []int64{d.ID}, day-1, day, ""); err != nil || c.Sent != n+10 || c.Delivered != 7 {
+		t.Errorf("StatsTotals = %+v, %v; want sent %d, delivered 7", c, err, n+10)
+	}
+	if c, err := db.StatsTotals(ctx, []int64{d.ID}, day, day, "t1"); err != nil || c.Sent != n {
+		t.Errorf("StatsTotals(t1) = %+v, %v; want sent %d", c, err, n)
+	}
+	if m, err := db.StatsByDomain(ctx, []int64{d.ID}, day, day); err != nil || m[d.ID].Sent != n {
+		t.Errorf("StatsByDomain = %+v, %v; want sent %d", m, err, n)
+	}
+	if m, err := db.StatsByTag(ctx, []int64{d.ID}, day, day); err != nil || len(m) != 1 || m["t1"].Sent != n {
+		t.Errorf("StatsByTag = %+v, %v; want t1 sent %d", m, err, n)
+	}
+	if m, err := db.StatsByDay(ctx, []int64{d.ID}, day-1, day, ""); err != nil || len(m) != 2 || m[day].Sent != n || m[day-1].Sent != 10 {
+		t.Errorf("StatsByDay = %+v, %v; want %d on %d and 10 the day before", m, err, n, day)
+	}
+	if got, err := db.MonthlyUsage(ctx, u.ID); err != nil || got != n {
+		t.Errorf("MonthlyUsage = %d, %v; want %d", got, err, n)
+	}
+	if got, err := db.UsageInMonth(ctx, u.ID, now.Year()*100+int(now.Month())); err != nil || got != n {
+		t.Errorf("UsageInMonth = %d, %v; want %d", got, err, n)
+	}
+	// The monthly limit counts every shard: n used + 1 > n.
+	over := envelope(u, d, "66666666-6666-6666-6666-666666666666", `[]`, "over@r.test")
+	over.MonthlyLimit = n
+	if errs, err := db.Enqueue(ctx, []*storage.Envelope{over}); err != nil || !errors.Is(errs[0], storage.ErrLimit) {
+		t.Errorf("limit %d after %d sent: %v %v, want ErrLimit", n, n, err, errs)
 	}
 }
