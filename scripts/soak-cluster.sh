@@ -93,7 +93,7 @@ for r in "${results[@]}"; do
   [ -n "$r" ] || continue
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%-8s %6.0f %9d %9d %5d %5d %9.0f %9.0f" % (r["label"], r["seconds"], r["acknowledged"], r["delivered"], r["lost"], r["duplicates"], r["ack_rate"], r["delivery_rate"]))' "$r"
 done
-echo "== soak-cluster: duplicates by cause (a repeat within half a lease of the send before it is one while leases hold)"
+echo "== soak-cluster: duplicates by cause (a repeat no node logged taking over after its lease ran out is one while leases hold)"
 for r in "${results[@]}"; do
   [ -n "$r" ] || continue
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); [print("%-8s %5d  %s" % (r["label"], c["count"], c["cause"])) for c in r["duplicate_causes"]]' "$r"

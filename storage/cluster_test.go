@@ -175,3 +175,49 @@ func TestFailoverToTheNextListedHost(t *testing.T) {
 		t.Fatalf("enqueue through the second host: %v %v", err, errs)
 	}
 }
+
+// TestClaimNamesTheLeaseItTookOver: a row whose lease ran out is claimed again, and the claim
+// says whose lease it took over (its mail may have gone out already); a fresh row, or one
+// given back, is not a takeover.
+func TestClaimNamesTheLeaseItTookOver(t *testing.T) {
+	dsn := storagetest.DSN(t)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, d := seedDomain(t, db)
+	if _, err := db.Enqueue(ctx, []*storage.Envelope{envelope(u, d, "77777777-7777-7777-7777-777777777777", `[]`, "a@r.test", "b@r.test")}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := db.ClaimDue(ctx, "node-a", 10, time.Minute, 0)
+	if err != nil || len(first) != 2 || first[0].TakenFrom != "" || first[1].TakenFrom != "" {
+		t.Fatalf("first claim: %+v %v; want 2 rows, none taken over", first, err)
+	}
+	// node-a gives b back (a stop) and its lease on a runs out.
+	raw := storagetest.Raw(t, dsn)
+	past := time.Now().Unix() - 1
+	if _, err := raw.Exec("UPDATE recipients SET lease_expires_at = ?, next_attempt_at = ? WHERE id = ?", past, past, first[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE recipients SET state = 'queued', lease_owner = '', lease_expires_at = 0, next_attempt_at = ? WHERE id = ?", past, first[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := db.ClaimDue(ctx, "node-b", 10, time.Minute, 0)
+	if err != nil || len(again) != 2 {
+		t.Fatalf("second claim: %+v %v; want both rows", again, err)
+	}
+	for _, r := range again {
+		want := ""
+		if r.ID == first[0].ID {
+			want = "node-a"
+		}
+		if r.TakenFrom != want || r.LeaseOwner != "node-b" {
+			t.Errorf("row %s claimed by node-b: taken from %q, owner %q; want taken from %q", r.Email, r.TakenFrom, r.LeaseOwner, want)
+		}
+	}
+}

@@ -97,6 +97,10 @@ type Recipient struct {
 	LastReply      string `db:"last_reply"`
 	CreatedAt      int64  `db:"created_at"`
 	UpdatedAt      int64  `db:"updated_at"`
+	// TakenFrom is set by ClaimDue on a row it took over from another lease that had run
+	// out (a node that died or stalled with the row): that lease's owner. Its mail may
+	// have been sent already.
+	TakenFrom string `db:"-"`
 }
 
 // Event is one thing that happened to a message or recipient.

@@ -105,6 +105,9 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, limit int, lease time.
 				rows = slices.DeleteFunc(rows, func(r Recipient) bool { return !slices.Contains(mine, r.ID) })
 			}
 			for i := range rows {
+				if rows[i].State == StateSending {
+					rows[i].TakenFrom = rows[i].LeaseOwner
+				}
 				rows[i].State, rows[i].LeaseOwner, rows[i].LeaseExpiresAt, rows[i].NextAttemptAt, rows[i].UpdatedAt =
 					StateSending, owner, expires, expires, ts
 			}

@@ -17,6 +17,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -271,6 +272,7 @@ func (e *Engine) claimer(jobs chan<- *group) {
 			}
 			rows = nil
 		}
+		e.logTakeovers(rows)
 		for _, g := range groupRows(rows, e.cfg.GroupSize) {
 			select {
 			case jobs <- g:
@@ -287,6 +289,25 @@ func (e *Engine) claimer(jobs chan<- *group) {
 		case <-e.wake:
 		case <-ticker.C:
 		}
+	}
+}
+
+// logTakeovers warns about claimed rows whose previous lease ran out: their node died or
+// stalled after claiming them, and may have sent them already, so they may arrive twice.
+func (e *Engine) logTakeovers(rows []storage.Recipient) {
+	var ids []int64
+	var rcpts, from []string
+	for _, r := range rows {
+		if r.TakenFrom == "" {
+			continue
+		}
+		ids, rcpts = append(ids, r.ID), append(rcpts, r.Email)
+		if !slices.Contains(from, r.TakenFrom) {
+			from = append(from, r.TakenFrom)
+		}
+	}
+	if len(ids) > 0 {
+		e.Log.Warn("delivery: lease ran out, sending again", "owner", e.cfg.Owner, "from", from, "ids", ids, "recipients", rcpts)
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +32,8 @@ type clusterRun struct {
 }
 
 // faultEvent is one fault of the run and whom it could have made send a message twice: a
-// delivery by node helo ("": any node) whose first arrival at the sink falls in
-// [from-lease, to] and which arrives again at least half a lease later is put down to it.
+// message taken over after its lease ran out, whose send before was by node helo ("": any
+// node) at a time in [from-lease, to], is put down to it.
 type faultEvent struct {
 	name     string
 	helo     string
@@ -51,17 +54,57 @@ type dupCause struct {
 	MinGap  float64 `json:"min_gap_s"` // shortest time between two arrivals of one address
 }
 
-// heldCause is the duplicates sent again while the first send's lease still held: two nodes
-// holding one row at once, the case exactly-once promises cannot happen.
-const heldCause = "while leases hold (sent again within half a lease)"
+// heldCause is a message sent again although no node took it over from a lease that had run
+// out: sent twice while its lease held (two nodes holding one row at once) or given back
+// after it was sent. Exactly-once promises it cannot happen.
+const heldCause = "while leases hold (sent again with no lease taken over)"
 
-// attribute puts every repeated arrival at the sink down to the fault that explains it. A
-// redelivery of a message whose lease held is one arriving again sooner than half a lease
-// after the one before (a lease starts at the claim, before the first send); any other is a
-// lease running out, put down to the first fault whose node and time window fit the first
-// send, or to none (a lease that lapsed on a live node: an outcome commit slower than the
+// takeoverLine is the log line of a node claiming rows whose lease had run out.
+const takeoverLine = "delivery: lease ran out, sending again"
+
+// takeovers counts, per recipient address, how often a node logged taking it over after its
+// lease ran out (the nodes' JSON logs).
+func (c *clusterRun) takeovers() (map[string]int, error) {
+	out := map[string]int{}
+	for _, n := range c.nodes {
+		f, err := os.Open(n.log.Name())
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<16), 1<<24)
+		for sc.Scan() {
+			if !bytes.Contains(sc.Bytes(), []byte(takeoverLine)) {
+				continue
+			}
+			var l struct {
+				Msg        string   `json:"msg"`
+				Recipients []string `json:"recipients"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != takeoverLine {
+				continue
+			}
+			for _, r := range l.Recipients {
+				out[strings.ToLower(r)]++
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// attribute puts every repeated arrival at the sink down to what explains it. The nodes log
+// every row they take over after its lease ran out: an address that arrived k more times
+// than once but was taken over fewer than k times was sent again while a lease held (or
+// given back after being sent), whatever the timing. Each redelivery that a takeover
+// explains is put down to the first fault whose node and time window fit the send before
+// it, or to none (a lease that lapsed on a live node: an outcome commit slower than the
 // lease).
-func (c *clusterRun) attribute(t0 time.Time, lease time.Duration, repeated map[string][]Arrival) []dupCause {
+func (c *clusterRun) attribute(t0 time.Time, lease time.Duration, repeated map[string][]Arrival, taken map[string]int) []dupCause {
 	c.mu.Lock()
 	events := append([]faultEvent(nil), c.events...)
 	c.mu.Unlock()
@@ -81,7 +124,7 @@ func (c *clusterRun) attribute(t0 time.Time, lease time.Duration, repeated map[s
 			prev, cur := arr[k-1], arr[k]
 			gap := cur.At.Sub(prev.At)
 			i := len(causes) - 1
-			if gap < lease/2 {
+			if k > taken[a] {
 				i = 0
 			} else {
 				for j, e := range events {
@@ -97,7 +140,8 @@ func (c *clusterRun) attribute(t0 time.Time, lease time.Duration, repeated map[s
 			}
 			dc.Count++
 			if dc.Example == "" {
-				dc.Example = fmt.Sprintf("%s: %s at %.1fs, %s at %.1fs", a, prev.Helo, prev.At.Sub(t0).Seconds(), cur.Helo, cur.At.Sub(t0).Seconds())
+				dc.Example = fmt.Sprintf("%s: %s at %.1fs, %s at %.1fs, taken over %d times", a, prev.Helo, prev.At.Sub(t0).Seconds(),
+					cur.Helo, cur.At.Sub(t0).Seconds(), taken[a])
 			}
 		}
 	}
@@ -252,7 +296,11 @@ func cmdCluster(args []string) error {
 	fmt.Printf("cluster: %d sends tried, %d acknowledged (%d HTTP 200, %d SMTP 250) in %.0f s: %.0f/s\n",
 		res.Tried, res.Acknowledged, res.HTTP, res.SMTP, res.Seconds, res.AckRate)
 	fmt.Printf("cluster: sink got %d distinct messages (%.0f/s), %d duplicates; lost: %d\n", st.Unique, res.DeliverRate, st.Duplicates, len(lost))
-	res.DupCauses = c.attribute(t0, *lease, sink.Repeated())
+	taken, err := c.takeovers()
+	if err != nil {
+		return err
+	}
+	res.DupCauses = c.attribute(t0, *lease, sink.Repeated(), taken)
 	res.HeldDups = res.DupCauses[0].Count
 	for _, dc := range res.DupCauses {
 		fmt.Printf("cluster: duplicates %-70s %5d", dc.Cause, dc.Count)
