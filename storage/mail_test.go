@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -157,6 +158,26 @@ func TestRollupCountersSumTheirShards(t *testing.T) {
 		}
 	}
 	const n = workers * each
+	// Their outcomes, recorded in batches from two writers at once, count once each.
+	claimed, err := db.ClaimDue(ctx, "node-a", n, time.Minute, 0)
+	if err != nil || len(claimed) != n {
+		t.Fatalf("claimed %d rows, %v; want %d", len(claimed), err, n)
+	}
+	var outs []storage.Outcome
+	for i := range claimed {
+		outs = append(outs, storage.Outcome{Recipient: &claimed[i], Tags: []string{"t1"}, State: storage.StateDelivered, Code: 250, Reply: "250 ok"})
+	}
+	var rec sync.WaitGroup
+	for _, half := range [][]storage.Outcome{outs[:n/2], outs[n/2:]} {
+		rec.Add(1)
+		go func() {
+			defer rec.Done()
+			if applied, err := db.RecordOutcomes(ctx, half); err != nil || slices.Contains(applied, false) {
+				t.Errorf("record outcomes: %v %v", applied, err)
+			}
+		}()
+	}
+	rec.Wait()
 	now := time.Now().UTC()
 	day := storage.DayOf(now.Unix())
 	raw := storagetest.Raw(t, dsn)
@@ -174,11 +195,11 @@ func TestRollupCountersSumTheirShards(t *testing.T) {
 	if err := db.ImportRollups(ctx, []storage.DailyRollup{{DomainID: d.ID, Day: day - 1, Counts: storage.Counts{Sent: 10, Delivered: 7}}}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := db.StatsTotals(ctx, []int64{d.ID}, day-1, day, ""); err != nil || c.Sent != n+10 || c.Delivered != 7 {
-		t.Errorf("StatsTotals = %+v, %v; want sent %d, delivered 7", c, err, n+10)
+	if c, err := db.StatsTotals(ctx, []int64{d.ID}, day-1, day, ""); err != nil || c.Sent != n+10 || c.Delivered != n+7 {
+		t.Errorf("StatsTotals = %+v, %v; want sent %d, delivered %d", c, err, n+10, n+7)
 	}
-	if c, err := db.StatsTotals(ctx, []int64{d.ID}, day, day, "t1"); err != nil || c.Sent != n {
-		t.Errorf("StatsTotals(t1) = %+v, %v; want sent %d", c, err, n)
+	if c, err := db.StatsTotals(ctx, []int64{d.ID}, day, day, "t1"); err != nil || c.Sent != n || c.Delivered != n {
+		t.Errorf("StatsTotals(t1) = %+v, %v; want sent and delivered %d", c, err, n)
 	}
 	if m, err := db.StatsByDomain(ctx, []int64{d.ID}, day, day); err != nil || m[d.ID].Sent != n {
 		t.Errorf("StatsByDomain = %+v, %v; want sent %d", m, err, n)

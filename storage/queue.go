@@ -143,9 +143,10 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 	err = db.retryTx(ctx, func(tx *sqlxTx) error {
 		clear(applied)
 		ts := now()
-		// The state changes first, then the events: the rollup rows every event updates are
-		// shared with the acceptance path and other nodes, so they are locked for as short a
-		// part of the transaction as possible.
+		// The state changes first, then the events, then the rollups of all of them at once:
+		// the rollup rows are shared with the acceptance path and other nodes, so they are
+		// written once per batch and locked for as short a part of the transaction as
+		// possible.
 		for i, o := range outs {
 			r := o.Recipient
 			next := int64(0)
@@ -172,6 +173,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 			}
 			applied[i] = n > 0
 		}
+		acc := rollups{}
 		for i, o := range outs {
 			if !applied[i] {
 				continue
@@ -179,7 +181,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 			r := o.Recipient
 			ev := &Event{DomainID: r.DomainID, UserID: r.UserID, MessageID: r.MessageID, RecipientID: r.ID,
 				Type: o.State, Email: r.Email, Code: o.Code, Details: queueClip(o.Reply, 2000), CreatedAt: ts}
-			if err := InsertEvent(ctx, tx, ev, o.Tags); err != nil {
+			if err := insertEvent(ctx, tx, ev, o.Tags, acc); err != nil {
 				return err
 			}
 			if o.Suppress != "" {
@@ -188,7 +190,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 				}
 			}
 		}
-		return nil
+		return acc.apply(ctx, tx)
 	})
 	return applied, err
 }
