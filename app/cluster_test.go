@@ -14,6 +14,7 @@ import (
 	"gatewayd/relay/delivery/deliverytest"
 	"gatewayd/secret"
 	"gatewayd/storage"
+	"gatewayd/storage/storagetest"
 )
 
 // TestGaleraCluster runs gatewayd on a private three-node MariaDB Galera cluster
@@ -72,6 +73,13 @@ func TestGaleraCluster(t *testing.T) {
 	key := secret.Token("eg_live_", 32)
 	if err := db.CreateDomainAPIKey(ctx, &storage.DomainAPIKey{DomainID: f.Domain.ID, UserID: f.User.ID, KeyHash: secret.Hash(key)}); err != nil {
 		t.Fatal(err)
+	}
+	// Node A reads from another Galera node, which applies B's commits a moment later: a
+	// causal read there (wsrep_sync_wait) returns once it has the key, as A's reads will.
+	var keys int
+	if err := storagetest.Raw(t, "mysql://root@"+host(0)+"/gw?wsrep_sync_wait=1").QueryRow(
+		"SELECT COUNT(*) FROM domain_api_keys WHERE key_hash = ?", secret.Hash(key)).Scan(&keys); err != nil || keys != 1 {
+		t.Fatalf("the key on node A's database node: %d rows, %v", keys, err)
 	}
 	nodes := []*gatewayNode{a, b}
 

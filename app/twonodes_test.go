@@ -182,10 +182,11 @@ func sendMany(t *testing.T, nodes []*gatewayNode, key, prefix string, from, coun
 					return
 				}
 				var ok struct{ MessageID string }
-				json.NewDecoder(res.Body).Decode(&ok)
+				b, _ := io.ReadAll(res.Body)
+				json.Unmarshal(b, &ok)
 				res.Body.Close()
 				if res.StatusCode != 200 || ok.MessageID == "" {
-					t.Errorf("send %d answered %d without a MessageID", i, res.StatusCode)
+					t.Errorf("send %d answered %d without a MessageID: %.300s", i, res.StatusCode, b)
 					return
 				}
 				mu.Lock()
