@@ -133,7 +133,9 @@ create() {
   save_env
   [ "$(id -u)" = 0 ] && chmod 711 "$DIR"
   for n in 1 2 3; do mkdir -p "$(ndir "$n")/data" "$(ndir "$n")/tmp"; done
-  mariadb-install-db --no-defaults --datadir="$(ndir 1)/data" --auth-root-authentication-method=normal \
+  [ "$(id -u)" = 0 ] && chown -R mysql:mysql "$DIR"/node*
+  # Its own tmpdir: installs running at once (a test and a soak) collide in a shared /tmp.
+  mariadb-install-db --no-defaults --datadir="$(ndir 1)/data" --tmpdir="$(ndir 1)/tmp" --auth-root-authentication-method=normal \
     --skip-test-db $([ "$(id -u)" = 0 ] && echo --user=mysql) >"$DIR/install.log" 2>&1 ||
     { cat "$DIR/install.log" >&2; die "mariadb-install-db failed"; }
   [ "$(id -u)" = 0 ] && chown -R mysql:mysql "$DIR"/node*

@@ -65,7 +65,7 @@ for part in "${parts[@]}"; do
     echo "== soak-cluster: the same on one MariaDB (no Galera, no database stop)"
     mkdir -p "$SDIR/data" "$SDIR/tmp"
     chown -R mysql:mysql "$SDIR"
-    mariadb-install-db --no-defaults --user=mysql --datadir="$SDIR/data" --auth-root-authentication-method=normal \
+    mariadb-install-db --no-defaults --user=mysql --datadir="$SDIR/data" --tmpdir="$SDIR/tmp" --auth-root-authentication-method=normal \
       --skip-test-db >"$SDIR/install.log" 2>&1 || { cat "$SDIR/install.log"; exit 1; }
     port=$(free_port)
     setsid /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$SDIR/data" --port="$port" --bind-address=127.0.0.1 \
