@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,12 @@ func TestBrowserOperator(t *testing.T) {
 	for _, to := range []string{"a@example.net", "b@example.net"} { // counted on the health page's chart
 		env.MustAPI(map[string]any{"Command": "emailgateway.sendtest", "SessionID": gina.SessionID, "DomainID": gd, "To": to})
 	}
+
+	// The login page fits 360 px.
+	b.do(chromedp.EmulateViewport(360, 740))
+	b.fits("/console/login")
+	b.shot("login-360")
+	b.do(chromedp.EmulateViewport(1200, 900))
 
 	b.open("/console/login")
 	b.fill("#o-key", apptest.AdminKey)
@@ -138,4 +145,16 @@ func TestBrowserOperator(t *testing.T) {
 		b.fits(p)
 	}
 	b.shot("operator-user-360")
+
+	// As gina (a long domain name, mail in the queue), the tenant pages fit 360 px too.
+	b.open(fmt.Sprintf("/console/admin/users/%d", gina.ID))
+	b.submit("#switch-user")
+	b.contains(".impersonating", "as the operator")
+	for _, p := range []string{"/console/", "/console/send", "/console/domains", fmt.Sprintf("/console/domains/%d", gd), "/console/messages"} {
+		b.fits(p)
+	}
+	b.open("/console/send")
+	b.shot("send-360")
+	b.submit("#return-operator")
+	b.contains(".notice", "Back in the operator console")
 }
