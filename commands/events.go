@@ -37,6 +37,7 @@ func (a *App) registerEvents(r *dispatcher.Registry) {
 			{Name: "EndDate", Type: dispatcher.String, Code: codeBadDate},
 			{Name: "Event", Type: dispatcher.String, Code: codeBadEvent},
 			{Name: "Query", Type: dispatcher.String, Code: 7},
+			{Name: "Tag", Type: dispatcher.String, Code: 7},
 		},
 		Handler: a.getEvents,
 	})
@@ -68,6 +69,7 @@ func (a *App) registerEvents(r *dispatcher.Registry) {
 			{Name: "EndDate", Type: dispatcher.String, Code: codeBadDate},
 			{Name: "Event", Type: dispatcher.String, Code: codeBadEvent},
 			{Name: "Query", Type: dispatcher.String, Code: 7},
+			{Name: "Tag", Type: dispatcher.String, Code: 7},
 		},
 		Handler: a.exportEvents,
 	})
@@ -132,7 +134,7 @@ func dateRange(p dispatcher.Params, defStart, defEnd time.Time) (start, end time
 // eventFilter builds the filter shared by getevents and exportevents.
 func eventFilter(p dispatcher.Params, domainID int64) (storage.EventFilter, []dispatcher.Issue) {
 	var issues []dispatcher.Issue
-	f := storage.EventFilter{DomainIDs: []int64{domainID}, Query: strings.TrimSpace(p.String("Query"))}
+	f := storage.EventFilter{DomainIDs: []int64{domainID}, Query: strings.TrimSpace(p.String("Query")), Tag: strings.TrimSpace(p.String("Tag"))}
 	start, end, is := dateRange(p, time.Time{}, time.Time{})
 	if is != nil {
 		issues = append(issues, *is)

@@ -412,7 +412,7 @@ func (c *Console) messages(ec echo.Context, s *session) error {
 		return c.failed(ec, s, e)
 	}
 	f := map[string]string{}
-	for _, k := range []string{"domain", "q", "event", "from", "to", "start"} {
+	for _, k := range []string{"domain", "q", "event", "tag", "from", "to", "start"} {
 		f[k] = strings.TrimSpace(ec.QueryParam(k))
 	}
 	data := map[string]any{"Domains": domains, "F": f}
@@ -425,7 +425,7 @@ func (c *Console) messages(ec echo.Context, s *session) error {
 	}
 	start, _ := strconv.Atoi(f["start"])
 	params := map[string]any{"DomainID": domain, "StartFrom": start, "RetrieveCount": pageSize}
-	for k, p := range map[string]string{"q": "Query", "event": "Event", "from": "StartDate", "to": "EndDate"} {
+	for k, p := range map[string]string{"q": "Query", "event": "Event", "tag": "Tag", "from": "StartDate", "to": "EndDate"} {
 		if f[k] != "" {
 			params[p] = f[k]
 		}

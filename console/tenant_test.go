@@ -379,3 +379,31 @@ func TestConsoleListsAndTemplates(t *testing.T) {
 		t.Fatalf("delete: %d", code)
 	}
 }
+
+// TestConsoleMessagesByTag: the messages table filters by tag (exactly, like wildcards
+// taken literally), beside recipient, status and dates.
+func TestConsoleMessagesByTag(t *testing.T) {
+	env := apptest.Start(t, nil)
+	u := env.CreateUser("carol")
+	d := env.AddDomain(u, "carol.example")
+	now := time.Now().Unix()
+	env.Message(d, now, "a@carol.example", []string{"one@example.net"}, []string{"welcome", "vip"}, "Welcome")
+	env.Message(d, now, "a@carol.example", []string{"two@example.net"}, []string{"receipt"}, "Receipt")
+	env.Message(d, now, "a@carol.example", []string{"three@example.net"}, []string{"welcome_back"}, "Back")
+	c := signIn(t, env, u)
+	for tag, want := range map[string][]string{"welcome": {"one@"}, "vip": {"one@"}, "receipt": {"two@"}, "welcome%": nil, "welcome_back": {"three@"}, "": {"one@", "two@", "three@"}} {
+		_, body, _ := c.get(fmt.Sprintf("/console/messages?domain=%d&tag=%s", d, url.QueryEscape(tag)))
+		n := strings.Count(body, `<tr class="ev-accepted">`)
+		if n != len(want) {
+			t.Fatalf("tag %q: %d rows, want %v\n%s", tag, n, want, body)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Fatalf("tag %q: %s missing", tag, w)
+			}
+		}
+	}
+	if _, body, _ := c.get(fmt.Sprintf("/console/messages?domain=%d&tag=vip&q=two", d)); strings.Count(body, `<tr class="ev-accepted">`) != 0 {
+		t.Fatal("tag and recipient filters do not combine")
+	}
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,7 +17,9 @@ type EventFilter struct {
 	MessageUUID string   // the API MessageID
 	// Query matches a substring of the recipient address, the subject or the From address,
 	// or the exact MessageID.
-	Query         string
+	Query string
+	// Tag keeps the events of messages that carry this tag (exactly, case included).
+	Tag           string
 	Offset, Limit int
 	// HumanOnly leaves out events flagged as bots.
 	HumanOnly bool
@@ -94,6 +97,12 @@ func (f *EventFilter) where() (string, []any, bool) {
 		like := "%" + likeEscape(q) + "%"
 		conds = append(conds, "(e.email LIKE ? ESCAPE '!' OR m.subject LIKE ? ESCAPE '!' OR m.mail_from LIKE ? ESCAPE '!' OR m.uuid = ?)")
 		args = append(args, like, like, like, q)
+	}
+	if f.Tag != "" {
+		join = true
+		b, _ := json.Marshal(f.Tag) // as the message's tags are stored: a JSON array of strings
+		conds = append(conds, "m.tags LIKE ? ESCAPE '!'")
+		args = append(args, "%"+likeEscape(string(b))+"%")
 	}
 	return strings.Join(conds, " AND "), args, join
 }
