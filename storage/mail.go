@@ -136,19 +136,30 @@ type Envelope struct {
 // Enqueue commits accepted envelopes in one transaction: messages, recipients (queued, or
 // scheduled when SendAt is in the future), one accepted event per recipient, the daily
 // rollups and the monthly usage. It returns one error per envelope (nil for stored); a
-// database failure fails them all and rolls everything back.
+// database failure fails them all and rolls everything back. Message.ID is set; the
+// recipient rows are written together with multi-row inserts and their ids are not read
+// back (Recipient.ID stays 0), except for a message with a CallbackURL, whose accepted
+// events are written one by one with their callbacks.
 func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
 	errs := make([]error, len(envs))
 	err := db.Tx(ctx, func(tx *sqlxTx) error {
 		acc := rollups{}
+		usage := map[int64]int64{} // user -> sent this month, read once per batch
+		var bulk []*Envelope
 		for i, env := range envs {
-			if err := enqueueOne(ctx, tx, env, acc); err != nil {
+			if err := enqueueOne(ctx, tx, env, acc, usage); err != nil {
 				if errors.Is(err, ErrLimit) {
 					errs[i] = err
 					continue
 				}
 				return err
 			}
+			if env.Message.CallbackURL == "" {
+				bulk = append(bulk, env)
+			}
+		}
+		if err := enqueueRecipients(ctx, tx, bulk, acc); err != nil {
+			return err
 		}
 		return acc.apply(ctx, tx)
 	})
@@ -163,16 +174,22 @@ func DayOf(unix int64) int {
 	return t.Year()*10000 + int(t.Month())*100 + t.Day()
 }
 
-func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) error {
+// enqueueOne checks env's monthly limit and writes its message row; the recipients and events
+// of a message with a CallbackURL too (each accepted event queues its callback), the others'
+// are left to enqueueRecipients.
+func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usage map[int64]int64) error {
 	m := env.Message
 	ts := now()
 	n := int64(len(env.Recipients))
 	month := monthOf(time.Unix(ts, 0))
 	if env.MonthlyLimit > 0 {
-		var sent int64
-		err := tx.GetContext(ctx, &sent, "SELECT COALESCE(SUM(sent), 0) FROM user_usage WHERE user_id = ? AND month = ?", m.UserID, month)
-		if err != nil {
-			return err
+		sent, ok := usage[m.UserID]
+		if !ok {
+			err := tx.GetContext(ctx, &sent, "SELECT COALESCE(SUM(sent), 0) FROM user_usage WHERE user_id = ? AND month = ?", m.UserID, month)
+			if err != nil {
+				return err
+			}
+			usage[m.UserID] = sent
 		}
 		// Envelopes earlier in this batch count too: their usage is applied at commit.
 		if sent+acc[rollupKey{table: "user_usage", id: m.UserID, period: month, col: "sent"}]+n > env.MonthlyLimit {
@@ -203,6 +220,9 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) err
 		if r.Kind == "" {
 			r.Kind = "to"
 		}
+		if m.CallbackURL == "" {
+			continue // written with the batch's other recipients
+		}
 		res, err := tx.NamedExecContext(ctx, `INSERT INTO recipients (message_id, domain_id, user_id, email, kind, state,
 			attempts, next_attempt_at, lease_owner, lease_expires_at, last_code, last_reply, created_at, updated_at)
 			VALUES (:message_id, :domain_id, :user_id, :email, :kind, :state, 0, :next_attempt_at, '', 0, 0, '',
@@ -221,6 +241,58 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups) err
 	}
 	if n > 0 {
 		acc[rollupKey{table: "user_usage", id: m.UserID, period: month, col: "sent"}] += n
+	}
+	return nil
+}
+
+// enqueueChunk is how many rows one multi-row insert writes at most.
+const enqueueChunk = 500
+
+// enqueueRecipients writes the recipients of envs (their message rows written) with
+// multi-row inserts, and their accepted events with one INSERT ... SELECT per chunk of
+// messages: an accepted event of a message without a CallbackURL has no hook to run (it is
+// no webhook event, and list feedback is about bounces and complaints), so no event id is
+// needed here. The events count in the rollups as insertEvent counts them.
+func enqueueRecipients(ctx context.Context, tx *sqlxTx, envs []*Envelope, acc rollups) error {
+	var rows []*Recipient
+	for _, env := range envs {
+		rows = append(rows, env.Recipients...)
+		tags := env.Message.TagList()
+		for _, r := range env.Recipients {
+			countEvent(acc, EventAccepted, r.DomainID, r.CreatedAt, tags)
+		}
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), enqueueChunk)]
+		rows = rows[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO recipients (message_id, domain_id, user_id, email, kind, state, attempts,
+			next_attempt_at, lease_owner, lease_expires_at, last_code, last_reply, created_at, updated_at) VALUES `)
+		args := make([]any, 0, 9*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, 0, ?, '', 0, 0, '', ?, ?)")
+			args = append(args, r.MessageID, r.DomainID, r.UserID, r.Email, r.Kind, r.State, r.NextAttemptAt, r.CreatedAt, r.UpdatedAt)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert recipients: %w", err)
+		}
+	}
+	for len(envs) > 0 {
+		chunk := envs[:min(len(envs), enqueueChunk)]
+		envs = envs[len(chunk):]
+		ids := make([]int64, len(chunk))
+		for i, env := range chunk {
+			ids[i] = env.Message.ID
+		}
+		in, args := inList(ids)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (domain_id, user_id, message_id, recipient_id, type, email,
+			code, details, url, user_agent, ip, bot, created_at) SELECT domain_id, user_id, message_id, id, '`+EventAccepted+`',
+			email, 0, '', '', '', '', 0, created_at FROM recipients WHERE message_id IN (`+in+`) ORDER BY id`, args...); err != nil {
+			return fmt.Errorf("insert accepted events: %w", err)
+		}
 	}
 	return nil
 }
@@ -257,17 +329,10 @@ func insertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string, acc 
 	if ev.ID, err = res.LastInsertId(); err != nil {
 		return err
 	}
-	col := eventColumn[ev.Type]
-	if col == "" || ev.Bot {
+	if eventColumn[ev.Type] == "" || ev.Bot {
 		return nil
 	}
-	day := DayOf(ev.CreatedAt)
-	for _, tag := range append([]string{""}, tags...) {
-		if len(tag) > 191 {
-			tag = tag[:191]
-		}
-		acc[rollupKey{table: "stats_daily", id: ev.DomainID, period: day, tag: tag, col: col}]++
-	}
+	countEvent(acc, ev.Type, ev.DomainID, ev.CreatedAt, tags)
 	for _, hook := range eventHooks {
 		if err := hook(ctx, tx, ev); err != nil {
 			return err
@@ -276,8 +341,21 @@ func insertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string, acc 
 	return nil
 }
 
+// countEvent adds an event of type typ (one that counts: eventColumn) to the daily rollups
+// of its domain and of each tag.
+func countEvent(acc rollups, typ string, domainID, createdAt int64, tags []string) {
+	col, day := eventColumn[typ], DayOf(createdAt)
+	for _, tag := range append([]string{""}, tags...) {
+		if len(tag) > 191 {
+			tag = tag[:191]
+		}
+		acc[rollupKey{table: "stats_daily", id: domainID, period: day, tag: tag, col: col}]++
+	}
+}
+
 // eventHooks run inside the transaction of every event insert (the webhook outbox adds one
-// from its own file).
+// from its own file). The accepted events of a message without a CallbackURL are the
+// exception: enqueueRecipients writes those in bulk, without hooks.
 var eventHooks []func(ctx context.Context, tx *sqlxTx, ev *Event) error
 
 // rollupKey names one counter: a stats_daily cell (domain, day, tag, column) or a

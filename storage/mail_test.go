@@ -223,3 +223,66 @@ func TestRollupCountersSumTheirShards(t *testing.T) {
 		t.Errorf("limit %d after %d sent: %v %v, want ErrLimit", n, n, err, errs)
 	}
 }
+
+// TestEnqueueBatchStatements: a batch of envelopes is written with one statement per message
+// and a few per batch (the usage read once per user, multi-row recipient inserts, one
+// INSERT ... SELECT of the accepted events, the rollups), not several per recipient; every
+// recipient still has its queued row and its accepted event, counted in the rollups.
+func TestEnqueueBatchStatements(t *testing.T) {
+	db := storagetest.Open(t)
+	ctx := context.Background()
+	u, d := seedDomain(t, db)
+	const n = 20
+	var envs []*storage.Envelope
+	for i := 0; i < n; i++ {
+		env := envelope(u, d, fmt.Sprintf("33333333-3333-3333-3333-%012d", i), `["batch"]`, fmt.Sprintf("r%d@r.test", i))
+		env.MonthlyLimit = 1000
+		envs = append(envs, env)
+	}
+	envs[3].Recipients = append(envs[3].Recipients, &storage.Recipient{Email: "second@r.test", Kind: "cc"})
+	before := db.Statements()
+	errs, err := db.Enqueue(ctx, envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range errs {
+		if e != nil {
+			t.Fatal(e)
+		}
+	}
+	stmts := db.Statements() - before
+	t.Logf("%d statements for %d messages", stmts, n)
+	if max := int64(n + 6); stmts > max {
+		t.Errorf("%d statements for a batch of %d messages, want at most %d", stmts, n, max)
+	}
+	for i, env := range envs {
+		rs, err := db.RecipientsOf(ctx, env.Message.ID)
+		if err != nil || len(rs) != len(env.Recipients) {
+			t.Fatalf("message %d: recipients %+v %v", i, rs, err)
+		}
+		evs, err := db.MessageEvents(ctx, env.Message.ID)
+		if err != nil || len(evs) != len(rs) {
+			t.Fatalf("message %d: events %+v %v", i, evs, err)
+		}
+		for j, r := range rs {
+			if r.State != storage.StateQueued || r.Email != env.Recipients[j].Email || r.Kind != env.Recipients[j].Kind {
+				t.Errorf("message %d: row %+v", i, r)
+			}
+			ev := evs[j]
+			if ev.Type != storage.EventAccepted || ev.RecipientID != r.ID || ev.Email != r.Email || ev.DomainID != d.ID ||
+				ev.UserID != u.ID || ev.CreatedAt != r.CreatedAt {
+				t.Errorf("message %d: event %+v for row %+v", i, ev, r)
+			}
+		}
+	}
+	day := storage.DayOf(envs[0].Message.CreatedAt)
+	for _, tag := range []string{"", "batch"} {
+		c, err := db.StatsTotals(ctx, []int64{d.ID}, day, day, tag)
+		if err != nil || c.Sent != n+1 {
+			t.Errorf("rollup of tag %q: %+v %v, want %d sent", tag, c, err, n+1)
+		}
+	}
+	if used, _ := db.MonthlyUsage(ctx, u.ID); used != n+1 {
+		t.Errorf("monthly usage %d, want %d", used, n+1)
+	}
+}

@@ -130,6 +130,9 @@ type Outcome struct {
 	Code      int        // the SMTP reply code (0 when no server answered)
 	Reply     string     // the reply text, with its enhanced code
 	Suppress  string     // a suppression source to add for the address on the domain's list ("" for none)
+	// Message is the recipient's message when the caller has it loaded (nil: the event
+	// hooks read what they need of it).
+	Message *Message
 }
 
 // RecordOutcomes writes attempt outcomes in one transaction: for each, the row's new state
@@ -173,7 +176,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 			}
 			applied[i] = n > 0
 		}
-		acc := rollups{}
+		acc := rollups{} // the batch's counters, each written once at the end
 		for i, o := range outs {
 			if !applied[i] {
 				continue
@@ -181,6 +184,9 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 			r := o.Recipient
 			ev := &Event{DomainID: r.DomainID, UserID: r.UserID, MessageID: r.MessageID, RecipientID: r.ID,
 				Type: o.State, Email: r.Email, Code: o.Code, Details: queueClip(o.Reply, 2000), CreatedAt: ts}
+			if o.Message != nil && o.Message.ID == r.MessageID {
+				ev.message = o.Message
+			}
 			if err := insertEvent(ctx, tx, ev, o.Tags, acc); err != nil {
 				return err
 			}

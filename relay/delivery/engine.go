@@ -548,7 +548,9 @@ func (e *Engine) finish(r *storage.Recipient, msg *storage.Message, res outbound
 	if msg != nil {
 		queuedAt, tags = max(r.CreatedAt, msg.SendAt), msg.TagList()
 	}
-	e.record(Decide(r, queuedAt, tags, res, time.Now(), e.cfg))
+	o := Decide(r, queuedAt, tags, res, time.Now(), e.cfg)
+	o.Message = msg
+	e.record(o)
 }
 
 // Decide maps one attempt's result onto the recipient's next state: 2xx delivered; 5xx

@@ -64,11 +64,11 @@ func (e *env) delivered(addr string) *storage.Recipient {
 	if _, err := e.db.RecordOutcomes(ctx, outs); err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := e.db.RecipientByID(ctx, env.Recipients[0].ID)
-	if err != nil || r.State != storage.StateDelivered {
-		e.t.Fatalf("fixture row: %+v %v", r, err)
+	rs, err := e.db.RecipientsOf(ctx, env.Message.ID)
+	if err != nil || len(rs) != 1 || rs[0].State != storage.StateDelivered {
+		e.t.Fatalf("fixture row: %+v %v", rs, err)
 	}
-	return r
+	return &rs[0]
 }
 
 func (e *env) verp(r *storage.Recipient) string {
