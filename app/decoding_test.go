@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"gatewayd/app/apptest"
 	"gatewayd/config"
@@ -64,10 +66,23 @@ func TestAPIPHPEncodings(t *testing.T) {
 func TestAPIPHPXML(t *testing.T) {
 	e := apptest.Start(t, nil)
 	u := e.CreateUser("alice")
-	e.AddDomain(u, "example.com")
+	id := e.AddDomain(u, "example.com")
+	d, err := e.Server.DB.DomainByID(context.Background(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := e.Do("GET", "/api.php?Command=emailgateway.getdomains&ResponseFormat=XML&SessionID="+u.SessionID, nil, nil)
 	want := `<?xml version="1.0" encoding="utf-8"?>
-<response><Success><![CDATA[true]]></Success><ErrorCode><![CDATA[0]]></ErrorCode><Domains><node_0><DomainID><![CDATA[1]]></DomainID><SenderDomain><![CDATA[example.com]]></SenderDomain><Status><![CDATA[Approval Pending]]></Status></node_0></Domains></response>`
+<response><Success><![CDATA[true]]></Success><ErrorCode><![CDATA[0]]></ErrorCode><Domains><node_0>` +
+		`<CreatedAt><![CDATA[` + time.Unix(d.CreatedAt, 0).UTC().Format("2006-01-02 15:04:05") + `]]></CreatedAt><DomainID><![CDATA[1]]></DomainID>` +
+		`<Options><LinkTracking><![CDATA[0]]></LinkTracking><OpenTracking><![CDATA[0]]></OpenTracking><UnsubscribeLink><![CDATA[0]]></UnsubscribeLink></Options>` +
+		`<PolicyMeta></PolicyMeta><SenderDomain><![CDATA[example.com]]></SenderDomain><Status><![CDATA[Approval Pending]]></Status>` +
+		`<VerificationMeta><DNSRecords><node_0><Name><![CDATA[example.com]]></Name><Required><![CDATA[true]]></Required><Type><![CDATA[TXT]]></Type>` +
+		`<Value><![CDATA[v=spf1 include:_spf.mx.gateway.test ~all]]></Value></node_0><node_1><Name><![CDATA[` + d.DKIMSelector +
+		`._domainkey.example.com]]></Name><Required><![CDATA[true]]></Required><Type><![CDATA[TXT]]></Type><Value><![CDATA[` +
+		e.Server.App.DomainRecords(d)[1].Value + `]]></Value></node_1><node_2><Name><![CDATA[bounces.example.com]]></Name>` +
+		`<Required><![CDATA[false]]></Required><Type><![CDATA[CNAME]]></Type><Value><![CDATA[mx.gateway.test]]></Value></node_2>` +
+		`</DNSRecords></VerificationMeta></node_0></Domains></response>`
 	if r.Status != 200 || strings.TrimSpace(string(r.Body)) != want || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/xml") {
 		t.Fatalf("%d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
