@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -337,21 +339,45 @@ func (a *App) sendToList(ctx context.Context, req *dispatcher.Request, ic *idemC
 		if err != nil {
 			return nil, unresolved()
 		}
+		var take []*storage.Subscriber
 		for i := range page {
 			s := &page[i]
 			if _, suppressed := sup[strings.ToLower(strings.TrimSpace(s.Email))]; suppressed {
 				continue
 			}
-			if !a.Cfg.SendEmailFullList && len(ids) >= limit {
+			if !a.Cfg.SendEmailFullList && len(ids)+len(take) >= limit {
 				break
 			}
-			v := au.values(a, u)
-			a.subscriberValues(v, s, au.fields)
-			m, err := a.acceptPersonal(ctx, req, ic, len(ids), u, d, sr, au, []compose.Address{{Email: s.Email}}, nil, v, s.ID)
-			if err != nil {
-				return nil, err
-			}
-			ids = append(ids, m.UUID)
+			take = append(take, s)
+		}
+		// The page's messages are accepted by a few goroutines at once, so that their commits
+		// share transactions (group commit) as concurrent single sends do; each keeps its
+		// place (and its idempotent UUID) in the answer.
+		base := len(ids)
+		ids = append(ids, make([]string, len(take))...)
+		var next atomic.Int64
+		var failed atomic.Pointer[error]
+		var wg sync.WaitGroup
+		for w := 0; w < min(listSendWorkers, len(take)); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := int(next.Add(1)) - 1; k < len(take) && failed.Load() == nil; k = int(next.Add(1)) - 1 {
+					s := take[k]
+					v := au.values(a, u)
+					a.subscriberValues(v, s, au.fields)
+					m, err := a.acceptPersonal(ctx, req, ic, base+k, u, d, sr, au, []compose.Address{{Email: s.Email}}, nil, v, s.ID)
+					if err != nil {
+						failed.CompareAndSwap(nil, &err)
+						return
+					}
+					ids[base+k] = m.UUID
+				}
+			}()
+		}
+		wg.Wait()
+		if err := failed.Load(); err != nil {
+			return nil, *err
 		}
 		if !a.Cfg.SendEmailFullList && len(ids) >= limit {
 			break
@@ -364,10 +390,12 @@ func (a *App) sendToList(ctx context.Context, req *dispatcher.Request, ic *idemC
 }
 
 // listSendCap is how many subscribers a list send reaches without GATEWAY_SENDEMAIL_FULL_LIST,
-// as Octeth does; listSendPage is how many are read at a time.
+// as Octeth does; listSendPage is how many are read at a time, and listSendWorkers how many
+// of a page's messages are accepted at once.
 const (
-	listSendCap  = 250
-	listSendPage = 500
+	listSendCap     = 250
+	listSendPage    = 500
+	listSendWorkers = 8
 )
 
 // composeIssue maps what compose refused (after parseSend's own checks) to a send code.
