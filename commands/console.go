@@ -164,10 +164,19 @@ func (a *App) queueStats(ctx context.Context, req *dispatcher.Request) (any, err
 	for _, s := range storage.AllStates {
 		states[s] = counts[s]
 	}
+	_, waiting = queueWaiting(counts)
+	return map[string]any{"States": states, "Waiting": waiting}, nil
+}
+
+// queueWaiting keeps the counts of the states still in the queue (0 where none) and sums them.
+func queueWaiting(counts map[string]int64) (map[string]int64, int64) {
+	states := make(map[string]int64, len(storage.UndeliveredStates))
+	var waiting int64
 	for _, s := range storage.UndeliveredStates {
+		states[s] = counts[s]
 		waiting += counts[s]
 	}
-	return map[string]any{"States": states, "Waiting": waiting}, nil
+	return states, waiting
 }
 
 // getDNSRecords lists the records a domain should publish, without looking them up
@@ -245,12 +254,7 @@ func (a *App) adminHealth(ctx context.Context, req *dispatcher.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	states := map[string]int64{}
-	var waiting int64
-	for _, s := range storage.UndeliveredStates {
-		states[s] = counts[s]
-		waiting += counts[s]
-	}
+	states, waiting := queueWaiting(counts)
 	end := timeNow().UTC()
 	first := end.AddDate(0, 0, -(days - 1))
 	byDay, err := a.DB.StatsAllDomainsByDay(ctx, storage.DayOf(first.Unix()), storage.DayOf(end.Unix()))

@@ -29,12 +29,7 @@ func (a *App) queueDomains(ctx context.Context, req *dispatcher.Request) (any, e
 	}
 	out := make([]map[string]any, 0, len(qs))
 	for _, q := range qs {
-		states := map[string]int64{}
-		var waiting int64
-		for _, s := range storage.UndeliveredStates {
-			states[s] = q.States[s]
-			waiting += q.States[s]
-		}
+		states, waiting := queueWaiting(q.States)
 		out = append(out, map[string]any{"DomainID": q.DomainID, "SenderDomain": q.Domain, "UserID": q.UserID,
 			"States": states, "Waiting": waiting})
 	}

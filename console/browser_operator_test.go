@@ -86,6 +86,7 @@ func TestBrowserOperator(t *testing.T) {
 	b.submit("#switch-user")
 	b.contains("h1", "Dashboard")
 	b.contains(".impersonating", "as the operator")
+	b.contains("#switched-user", "frank")
 	b.shot("operator-switched")
 	b.submit("#return-operator")
 	b.contains(".notice", "Back in the operator console")

@@ -22,6 +22,12 @@ func (c *Console) endSession(ec echo.Context, id string) {
 	c.call(ec, dispatcher.Credentials{SessionID: id}, "user.logout", map[string]any{"SessionID": id}, nil)
 }
 
+// editFailed reports whether an edit form's error leaves nothing to show on the form: an
+// expired session, a refusal, or a record that is gone.
+func editFailed(e *dispatcher.Error) bool {
+	return e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied || e.Kind == dispatcher.KindNotFound
+}
+
 type userPage struct {
 	User             map[string]any
 	LimitUtilization map[string]struct{ Used, Limit int64 }
@@ -88,7 +94,7 @@ func (c *Console) adminUpdateUser(ec echo.Context, s *session) error {
 		params["Password"] = pw
 	}
 	if e := c.call(ec, s.creds(), "user.update", params, nil); e != nil {
-		if e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied || e.Kind == dispatcher.KindNotFound {
+		if editFailed(e) {
 			return c.failed(ec, s, e)
 		}
 		return c.showUser(ec, s, http.StatusUnprocessableEntity, e.Message(), form)
@@ -281,7 +287,7 @@ func (c *Console) adminUpdateGroup(ec echo.Context, s *session) error {
 		params[k] = v
 	}
 	if e := c.call(ec, s.creds(), "usergroup.patch", params, nil); e != nil {
-		if e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied || e.Kind == dispatcher.KindNotFound {
+		if editFailed(e) {
 			return c.failed(ec, s, e)
 		}
 		return c.showGroup(ec, s, http.StatusUnprocessableEntity, e.Message(), c.newGroupForm(ec.Param("id"), name, perms, limits))
@@ -392,7 +398,7 @@ func (c *Console) adminUpdateGateway(ec echo.Context, s *session) error {
 	form, params := gatewayForm(ec)
 	params["GatewayID"] = ec.Param("id")
 	if e := c.call(ec, s.creds(), "gateways.update", params, nil); e != nil {
-		if e.Kind == dispatcher.KindAuth || e.Kind == dispatcher.KindDenied || e.Kind == dispatcher.KindNotFound {
+		if editFailed(e) {
 			return c.failed(ec, s, e)
 		}
 		return c.showGateway(ec, s, http.StatusUnprocessableEntity, e.Message(), form)

@@ -114,7 +114,7 @@ func TestConsoleOperatorUsers(t *testing.T) {
 
 	// Impersonate: the operator's browser becomes alice's console with a banner; return.
 	code, body = op.post(page, page+"/switch", url.Values{})
-	if code != 200 || !strings.Contains(body, "Dashboard") || !strings.Contains(body, `id="return-operator"`) {
+	if code != 200 || !strings.Contains(body, "Dashboard") || !strings.Contains(body, `id="return-operator"`) || !strings.Contains(body, `id="switched-user">alice<`) {
 		t.Fatalf("switch: %d %s", code, body)
 	}
 	if code, body = op.post("/console/domains", "/console/domains", url.Values{"DomainName": {"alice-switch.example"}}); code != 200 || !strings.Contains(body, "alice-switch.example") {

@@ -24,6 +24,7 @@ type page struct {
 	Error    string
 	Data     any
 	Operator bool
+	Tenant   string // the tenant whose console the operator opened (the banner names it)
 }
 
 var funcs = template.FuncMap{
@@ -85,6 +86,11 @@ func (c *Console) render(ec echo.Context, status int, name string, p page) error
 	if p.Session != nil {
 		p.CSRF = p.Session.csrf()
 		p.Operator = p.Session.Operator
+		if p.Session.Return != "" {
+			var cur struct{ UserInfo struct{ Username string } }
+			c.call(ec, p.Session.creds(), "user.current", nil, &cur)
+			p.Tenant = cur.UserInfo.Username
+		}
 	}
 	if p.Notice == "" {
 		p.Notice = notices[ec.QueryParam("done")]
