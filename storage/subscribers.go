@@ -680,17 +680,23 @@ type Import struct {
 	FinishedAt int64  `db:"finished_at"`
 }
 
-// CreateImport stores a pending import job and sets j.ID.
+// CreateImport stores a pending import job and sets j.ID; its payload goes to a table of
+// its own (subscriber_import_data), so the job's row that every batch updates stays small.
 func (db *DB) CreateImport(ctx context.Context, j *Import) error {
 	j.CreatedAt, j.Status = now(), JobPending
-	res, err := db.w.ExecContext(ctx, `INSERT INTO subscriber_imports (user_id, list_id, status, options, data, rows_done,
-		total, imported, duplicates, failed, failed_data, created_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '', ?, 0)`,
-		j.UserID, j.ListID, j.Status, j.Options, j.Data, j.CreatedAt)
-	if err != nil {
+	return db.Tx(ctx, func(tx *sqlxTx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO subscriber_imports (user_id, list_id, status, options, rows_done,
+			total, imported, duplicates, failed, failed_data, created_at, finished_at) VALUES (?, ?, ?, ?, 0, 0, 0, 0, 0, '', ?, 0)`,
+			j.UserID, j.ListID, j.Status, j.Options, j.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if j.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO subscriber_import_data (import_id, data) VALUES (?, ?)", j.ID, j.Data)
 		return err
-	}
-	j.ID, err = res.LastInsertId()
-	return err
+	})
 }
 
 const importCols = `id, user_id, list_id, status, options, rows_done, total, imported, duplicates, failed,
@@ -706,15 +712,21 @@ func (db *DB) ImportByID(ctx context.Context, userID, listID, id int64) (*Import
 // UnfinishedImports returns the jobs still Pending or Processing, with their payloads, oldest first.
 func (db *DB) UnfinishedImports(ctx context.Context) ([]Import, error) {
 	var out []Import
-	err := db.r.SelectContext(ctx, &out, "SELECT "+importCols+", data FROM subscriber_imports WHERE status IN ('Pending', 'Processing') ORDER BY id")
+	err := db.r.SelectContext(ctx, &out, "SELECT "+importCols+`, COALESCE(d.data, '') AS data FROM subscriber_imports
+		LEFT JOIN subscriber_import_data d ON d.import_id = subscriber_imports.id WHERE status IN ('Pending', 'Processing') ORDER BY id`)
 	return out, err
 }
 
 // FinishImport records a job's end state and drops its payload.
 func (db *DB) FinishImport(ctx context.Context, id int64, status, failedData string) error {
-	_, err := db.w.ExecContext(ctx, "UPDATE subscriber_imports SET status = ?, failed_data = ?, finished_at = ?, data = ? WHERE id = ?",
-		status, failedData, now(), []byte{}, id)
-	return err
+	return db.Tx(ctx, func(tx *sqlxTx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE subscriber_imports SET status = ?, failed_data = ?, finished_at = ? WHERE id = ?",
+			status, failedData, now(), id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM subscriber_import_data WHERE import_id = ?", id)
+		return err
+	})
 }
 
 // ImportBatch is one committed step of an import: the subscribers parsed from the next rows

@@ -152,6 +152,7 @@ var userChildren = []string{
 	"DELETE FROM subscriber_tags WHERE user_id = ?",
 	"DELETE FROM subscribers WHERE user_id = ?",
 	"DELETE FROM custom_fields WHERE user_id = ?",
+	"DELETE FROM subscriber_import_data WHERE import_id IN (SELECT id FROM subscriber_imports WHERE user_id = ?)",
 	"DELETE FROM subscriber_imports WHERE user_id = ?",
 	"DELETE FROM subscriber_exports WHERE user_id = ?",
 	"DELETE FROM list_emails WHERE user_id = ?",
