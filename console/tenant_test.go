@@ -407,3 +407,66 @@ func TestConsoleMessagesByTag(t *testing.T) {
 		t.Fatal("tag and recipient filters do not combine")
 	}
 }
+
+// TestConsoleTenantPagesGuarded: every tenant page added for credentials, webhooks,
+// suppressions, gateways, lists and templates sends a signed-out browser to the login page,
+// and every one of their POSTs without the form's token is refused and changes nothing.
+func TestConsoleTenantPagesGuarded(t *testing.T) {
+	env := apptest.Start(t, nil)
+	u := env.CreateUser("carol")
+	d := env.AddDomain(u, "carol.example")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/console/webhooks", "/console/suppressions", "/console/gateways", "/console/lists", "/console/lists/1",
+		"/console/templates", "/console/templates/1"} {
+		res, err := noFollow.Get(env.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/console/login" {
+			t.Fatalf("signed out %s: %d %s", p, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	c := signIn(t, env, u)
+	ds := fmt.Sprint(d)
+	for _, p := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/console/domains/" + ds + "/keys/1/rotate", nil},
+		{"/console/domains/" + ds + "/smtp/1/rotate", nil},
+		{"/console/webhooks", url.Values{"DomainID": {ds}, "Event": {"bounced"}, "WebhookURL": {"https://example.com/h"}}},
+		{"/console/webhooks/key/reveal", url.Values{"DomainID": {ds}}},
+		{"/console/webhooks/key/rotate", url.Values{"DomainID": {ds}}},
+		{"/console/webhooks/1/test", url.Values{"DomainID": {ds}}},
+		{"/console/webhooks/1/delete", url.Values{"DomainID": {ds}}},
+		{"/console/suppressions", url.Values{"Addresses": {"x@example.net"}}},
+		{"/console/suppressions/delete", url.Values{"EmailAddress": {"x@example.net"}}},
+		{"/console/gateways", url.Values{"host": {"smtp.example.com"}}},
+		{"/console/gateways/bind", url.Values{"GatewayID": {""}}},
+		{"/console/gateways/1/test", nil},
+		{"/console/gateways/1/delete", nil},
+		{"/console/lists", url.Values{"Name": {"Forged"}}},
+		{"/console/lists/1/subscribers", url.Values{"EmailAddress": {"x@example.net"}}},
+		{"/console/lists/1/unsubscribe", url.Values{"EmailAddress": {"x@example.net"}}},
+		{"/console/templates", url.Values{"EmailName": {"Forged"}, "Subject": {"s"}}},
+		{"/console/templates/1", url.Values{"EmailName": {"Forged"}, "Subject": {"s"}}},
+		{"/console/templates/1/preview", nil},
+		{"/console/templates/1/delete", nil},
+	} {
+		res, err := c.c.PostForm(env.URL+p.path, p.form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("POST %s without a token: %d", p.path, res.StatusCode)
+		}
+	}
+	if _, body, _ := c.get("/console/lists"); strings.Contains(body, "Forged") {
+		t.Fatal("a post without a token created a list")
+	}
+	if _, body, _ := c.get("/console/suppressions"); strings.Contains(body, "x@example.net") {
+		t.Fatal("a post without a token added a suppression")
+	}
+}
