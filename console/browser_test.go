@@ -107,10 +107,24 @@ func (b *tab) fill(css, value string) {
 	b.do(chromedp.SetValue(chromedp.CSS(css), value))
 }
 
-// submit clicks a button and waits for the next page.
+// submit clicks a button and waits for the next page: the old document is marked first, so
+// a slow answer (a loaded machine) is not mistaken for the new page.
 func (b *tab) submit(css string) {
 	b.t.Helper()
-	b.do(chromedp.Click(chromedp.CSS(css)), chromedp.Sleep(150*time.Millisecond), chromedp.WaitReady(chromedp.CSS("main")))
+	b.do(chromedp.Evaluate[chromedp.Void](`window.__gwOldPage = true; undefined`), chromedp.Click(chromedp.CSS(css)))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__gwOldPage !== true && document.readyState === "complete" && document.querySelector("main") !== null`))
+		cancel()
+		if err == nil && fresh {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.fail("no new page after clicking %s", css)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (b *tab) shot(name string) {
