@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -472,5 +473,89 @@ func TestBoundGatewayRoute(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestDeliveredDualSignedEd25519: emailgateway.updatedomain DKIMEd25519=1 gives the domain an
+// Ed25519 key (RFC 8463) whose record (k=ed25519) the domain's DNS records list beside the RSA
+// one; delivered mail then carries two DKIM signatures, rsa-sha256 and ed25519-sha256, and
+// both verify against the published records. DKIMEd25519=0 goes back to RSA alone.
+func TestDeliveredDualSignedEd25519(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	env := apptest.Start(t, func(cfg *config.Config) {
+		cfg.DefaultRelay = "smtp://" + sink.Addr
+		cfg.Workers = 2
+	})
+	ctx := context.Background()
+	u := env.CreateUser("alice")
+	id := env.AddDomain(u, "shop.test")
+	env.EnableDomain(id)
+	m := env.MustAPI(map[string]any{"Command": "emailgateway.updatedomain", "SessionID": u.SessionID, "DomainID": id, "DKIMEd25519": 1})
+	if opts := m["Domain"].(map[string]any)["Options"].(map[string]any); fmt.Sprint(opts["DKIMEd25519"]) != "1" {
+		t.Fatalf("updatedomain: %v", m)
+	}
+	m = env.MustAPI(map[string]any{"Command": "emailgateway.getdomains", "SessionID": u.SessionID})
+	var edRecord string
+	for _, r := range m["Domains"].([]any)[0].(map[string]any)["VerificationMeta"].(map[string]any)["DNSRecords"].([]any) {
+		rec := r.(map[string]any)
+		name, value := rec["Name"].(string), rec["Value"].(string)
+		if strings.HasPrefix(value, "v=DKIM1; k=ed25519; p=") {
+			edRecord = name
+		}
+		if strings.Contains(name, "._domainkey.") {
+			env.DNS.AddTXT(name, value)
+		}
+	}
+	if edRecord == "" || !strings.HasSuffix(edRecord, "._domainkey.shop.test") {
+		t.Fatalf("no k=ed25519 record among the domain's DNS records: %v", m)
+	}
+	if err := env.Server.StartDelivery(); err != nil {
+		t.Fatal(err)
+	}
+	dom, err := env.Server.DB.DomainByID(ctx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := env.Server.DB.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(to string) {
+		t.Helper()
+		raw := "From: Shop <orders@shop.test>\r\nTo: " + to + "\r\nSubject: Your order\r\nDate: " +
+			time.Now().UTC().Format(time.RFC1123Z) + "\r\nMessage-ID: <" + to + ">\r\n\r\nThank you.\r\n"
+		if _, err := env.Server.App.Accept(ctx, &commands.Submission{User: user, Domain: dom, Source: "api",
+			MailFrom: "orders@shop.test", Subject: "Your order", Raw: []byte(raw), HeaderMessageID: "<" + to + ">",
+			Recipients: []commands.Rcpt{{Email: to, Kind: "to"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify := func(data []byte) []*msgdkim.Verification {
+		t.Helper()
+		verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(data), &msgdkim.VerifyOptions{
+			LookupTXT: func(name string) ([]string, error) { return env.Server.App.Resolver.LookupTXT(ctx, name) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range verifs {
+			if v.Err != nil || v.Domain != "shop.test" {
+				t.Errorf("signature of %q: %v", v.Domain, v.Err)
+			}
+		}
+		return verifs
+	}
+	send("jane@dest.test")
+	got := sink.WaitMessages(t, 1, 15*time.Second)
+	if n := len(verify(got[0].Data)); n != 2 || !bytes.Contains(got[0].Data, []byte("a=ed25519-sha256")) ||
+		!bytes.Contains(got[0].Data, []byte("a=rsa-sha256")) {
+		t.Fatalf("%d signatures, want rsa-sha256 and ed25519-sha256:\n%s", n, got[0].Data)
+	}
+
+	env.MustAPI(map[string]any{"Command": "emailgateway.updatedomain", "SessionID": u.SessionID, "DomainID": id, "DKIMEd25519": 0})
+	send("joe@dest.test")
+	got = sink.WaitMessages(t, 2, 15*time.Second)
+	if n := len(verify(got[1].Data)); n != 1 || bytes.Contains(got[1].Data, []byte("ed25519")) {
+		t.Fatalf("after DKIMEd25519=0: %d signatures:\n%s", n, got[1].Data)
 	}
 }

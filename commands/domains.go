@@ -177,6 +177,9 @@ func domainView(d *storage.SenderDomain) map[string]any {
 	if d.TrackPrefixDisabled {
 		opts["TrackPrefixDisabled"] = true
 	}
+	if d.DKIMEd25519Selector != "" {
+		opts["DKIMEd25519"] = 1
+	}
 	return map[string]any{"DomainID": d.ID, "SenderDomain": d.Name, "Status": d.Status, "Options": opts}
 }
 
@@ -223,6 +226,8 @@ func (a *App) updateDomain(ctx context.Context, req *dispatcher.Request) (any, e
 		}
 		d.HostingProvider = hp
 	}
+	ed25519 := d.DKIMEd25519Selector != ""
+	flag("DKIMEd25519", &ed25519)
 	oldSub := d.Subdomain
 	issues = append(issues, trackOptions(p, d, 6)...)
 	if len(issues) > 0 {
@@ -231,7 +236,33 @@ func (a *App) updateDomain(ctx context.Context, req *dispatcher.Request) (any, e
 	if err := a.DB.UpdateDomainOptions(ctx, d); err != nil {
 		return nil, err
 	}
+	if ed25519 != (d.DKIMEd25519Selector != "") {
+		if err := a.setEd25519(ctx, d, ed25519); err != nil {
+			return nil, err
+		}
+	}
 	return map[string]any{"Domain": domainView(d), "SubdomainChanged": d.Subdomain != oldSub}, nil
+}
+
+// setEd25519 gives d an Ed25519 DKIM key under a selector of its own (RFC 8463), which
+// delivery signs with besides the RSA key, or takes it away (on: false).
+func (a *App) setEd25519(ctx context.Context, d *storage.SenderDomain, on bool) error {
+	sel, enc, pub := "", "", ""
+	if on {
+		priv, p, err := dkim.GenerateEd25519Key()
+		if err != nil {
+			return err
+		}
+		if enc, err = a.Keys.Encrypt(priv); err != nil {
+			return err
+		}
+		sel, pub = dkim.NewSelector(), p
+	}
+	if err := a.DB.SetDomainEd25519(ctx, d.ID, sel, enc, pub); err != nil {
+		return err
+	}
+	d.DKIMEd25519Selector, d.DKIMEd25519PrivateEnc, d.DKIMEd25519Public = sel, enc, pub
+	return nil
 }
 
 // readFlag reads a 0/1 option (true/false accepted) into dst, or answers its issue with code.
@@ -312,14 +343,19 @@ type DNSRecord struct {
 func (a *App) SPFInclude() string { return "_spf." + a.Cfg.Hostname }
 
 // DomainRecords lists the records a domain needs: SPF (required), the DKIM key (required),
-// the return-path CNAME that brings bounces back, the Subdomain's CNAME when one is set, and
+// the Ed25519 DKIM key when the domain has one (optional), the return-path CNAME that brings bounces back, the Subdomain's CNAME when one is set, and
 // the tracking host's CNAME when TrackPrefix gives the domain one of its own.
 func (a *App) DomainRecords(d *storage.SenderDomain) []DNSRecord {
 	recs := []DNSRecord{
 		{Name: d.Name, Type: "TXT", Value: "v=spf1 include:" + a.SPFInclude() + " ~all", Required: true},
 		{Name: d.DKIMSelector + "._domainkey." + d.Name, Type: "TXT", Value: dkim.TXTRecord(d.DKIMPublic), Required: true},
-		{Name: d.ReturnPathDomain(), Type: "CNAME", Value: a.Cfg.Hostname},
 	}
+	if d.DKIMEd25519Selector != "" {
+		// Optional: the RSA signature passes without it.
+		recs = append(recs, DNSRecord{Name: d.DKIMEd25519Selector + "._domainkey." + d.Name, Type: "TXT",
+			Value: dkim.TXTRecordEd25519(d.DKIMEd25519Public)})
+	}
+	recs = append(recs, DNSRecord{Name: d.ReturnPathDomain(), Type: "CNAME", Value: a.Cfg.Hostname})
 	if d.Subdomain != "" {
 		recs = append(recs, DNSRecord{Name: d.Subdomain + "." + d.Name, Type: "CNAME", Value: trackingHost(a.Cfg.PublicURL)})
 	}

@@ -31,14 +31,18 @@ type SenderDomain struct {
 	DKIMSelector        string `db:"dkim_selector"`
 	DKIMPrivateEnc      string `db:"dkim_private_enc"`
 	DKIMPublic          string `db:"dkim_public"`
-	SigningKeyEnc       string `db:"signing_key_enc"`
-	CreatedAt           int64  `db:"created_at"`
-	VerifiedAt          int64  `db:"verified_at"`
+	// The RFC 8463 Ed25519 key, when the domain signs with one too ("" selector: it does not).
+	DKIMEd25519Selector   string `db:"dkim_ed25519_selector"`
+	DKIMEd25519PrivateEnc string `db:"dkim_ed25519_private_enc"`
+	DKIMEd25519Public     string `db:"dkim_ed25519_public"`
+	SigningKeyEnc         string `db:"signing_key_enc"`
+	CreatedAt             int64  `db:"created_at"`
+	VerifiedAt            int64  `db:"verified_at"`
 }
 
 const domainCols = `id, user_id, name, status, link_tracking, open_tracking, unsubscribe_link, hosting_provider,
 	subdomain, track_prefix, track_merge, track_prefix_disabled, dkim_selector, dkim_private_enc, dkim_public,
-	signing_key_enc, created_at, verified_at`
+	dkim_ed25519_selector, dkim_ed25519_private_enc, dkim_ed25519_public, signing_key_enc, created_at, verified_at`
 
 // CreateDomain inserts d unless the user is at maxDomains (0: no limit), in one transaction.
 // It returns ErrLimit at the limit and ErrDuplicate when the user already has the name.
@@ -132,6 +136,14 @@ func (db *DB) SetDomainStatus(ctx context.Context, id int64, status string, veri
 		return affected(db.w.ExecContext(ctx, "UPDATE sender_domains SET status = ?, verified_at = ? WHERE id = ?", status, verifiedAt, id))
 	}
 	return affected(db.w.ExecContext(ctx, "UPDATE sender_domains SET status = ? WHERE id = ?", status, id))
+}
+
+// SetDomainEd25519 sets the domain's Ed25519 DKIM selector, sealed key and public key (all
+// "": the domain signs with its RSA key only).
+func (db *DB) SetDomainEd25519(ctx context.Context, id int64, selector, privEnc, public string) error {
+	defer db.senderChanges.Add(1)
+	return affected(db.w.ExecContext(ctx, "UPDATE sender_domains SET dkim_ed25519_selector = ?, dkim_ed25519_private_enc = ?, dkim_ed25519_public = ? WHERE id = ?",
+		selector, privEnc, public, id))
 }
 
 // SetDomainSigningKey replaces the sealed webhook signing key.

@@ -129,8 +129,22 @@ type Engine struct {
 }
 
 type signerEntry struct {
-	key    string // selector + sealed key: a changed key makes a new signer
-	signer *dkim.Signer
+	key    string // selectors + sealed keys: a changed key makes a new signer
+	signer *domainSigner
+}
+
+// domainSigner signs with a domain's RSA key and, when the domain has one, its Ed25519 key
+// as well (RFC 8463 recommends both: receivers that do not know ed25519-sha256 ignore it).
+type domainSigner struct {
+	rsa, ed25519 *dkim.Signer
+}
+
+func (s *domainSigner) Sign(msg []byte) ([]byte, error) {
+	signed, err := s.rsa.Sign(msg)
+	if err != nil || s.ed25519 == nil {
+		return signed, err
+	}
+	return s.ed25519.Sign(signed)
 }
 
 // New returns an engine; set the optional fields before Start.
@@ -679,8 +693,8 @@ func (e *Engine) route(ctx context.Context, userID int64) (string, *outbound.Rou
 }
 
 // signer returns the DKIM signer of a domain, cached until its key or selector changes.
-func (e *Engine) signer(d *storage.SenderDomain) (*dkim.Signer, error) {
-	key := d.DKIMSelector + "\x00" + d.DKIMPrivateEnc
+func (e *Engine) signer(d *storage.SenderDomain) (*domainSigner, error) {
+	key := d.DKIMSelector + "\x00" + d.DKIMPrivateEnc + "\x00" + d.DKIMEd25519Selector + "\x00" + d.DKIMEd25519PrivateEnc
 	e.signerMu.Lock()
 	ent, ok := e.signers[d.ID]
 	e.signerMu.Unlock()
@@ -691,9 +705,19 @@ func (e *Engine) signer(d *storage.SenderDomain) (*dkim.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open DKIM key: %w", err)
 	}
-	s, err := dkim.NewSigner(d.Name, d.DKIMSelector, pem)
+	rs, err := dkim.NewSigner(d.Name, d.DKIMSelector, pem)
 	if err != nil {
 		return nil, err
+	}
+	s := &domainSigner{rsa: rs}
+	if d.DKIMEd25519Selector != "" {
+		pem, err := e.Keys.Decrypt(d.DKIMEd25519PrivateEnc)
+		if err != nil {
+			return nil, fmt.Errorf("open Ed25519 DKIM key: %w", err)
+		}
+		if s.ed25519, err = dkim.NewSigner(d.Name, d.DKIMEd25519Selector, pem); err != nil {
+			return nil, err
+		}
 	}
 	e.signerMu.Lock()
 	e.signers[d.ID] = signerEntry{key: key, signer: s}

@@ -1,6 +1,7 @@
 // Package dkim owns sender-domain DKIM keys and the signing of outgoing
 // messages: key generation, the TXT record to publish, selector names, and
-// a per-domain Signer (relaxed/relaxed, rsa-sha256).
+// a per-domain Signer (relaxed/relaxed, rsa-sha256, or ed25519-sha256 of
+// RFC 8463 with an Ed25519 key).
 //
 // It must not store keys, look up DNS or decide which domain signs a message;
 // callers hand it a domain, a selector and the key they keep.
@@ -9,6 +10,7 @@ package dkim
 import (
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -51,6 +53,27 @@ func TXTRecord(pubB64 string) string {
 	return "v=DKIM1; k=rsa; p=" + pubB64
 }
 
+// GenerateEd25519Key makes an Ed25519 key (RFC 8463). privPEM is a PKCS#8
+// "PRIVATE KEY" PEM block; pubB64 is the base64 of the 32-byte public key
+// (RFC 8463 section 4.2: the key itself, not a SubjectPublicKeyInfo).
+func GenerateEd25519Key() (privPEM []byte, pubB64 string, err error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("dkim: generate key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, "", fmt.Errorf("dkim: encode private key: %w", err)
+	}
+	privPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return privPEM, base64.StdEncoding.EncodeToString(pub), nil
+}
+
+// TXTRecordEd25519 is the value to publish for an Ed25519 key.
+func TXTRecordEd25519(pubB64 string) string {
+	return "v=DKIM1; k=ed25519; p=" + pubB64
+}
+
 // NewSelector returns a fresh selector: "gw" and 8 random lower-case letters
 // or digits, safe as a DNS label.
 func NewSelector() string {
@@ -79,7 +102,8 @@ type Signer struct {
 }
 
 // NewSigner returns a signer for domain under selector with an RSA private
-// key in PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE KEY").
+// key in PEM (PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE KEY"), or an
+// Ed25519 one (PKCS#8), which signs ed25519-sha256.
 func NewSigner(domain, selector string, privPEM []byte) (*Signer, error) {
 	if domain == "" || selector == "" {
 		return nil, errors.New("dkim: domain and selector are required")
@@ -91,7 +115,7 @@ func NewSigner(domain, selector string, privPEM []byte) (*Signer, error) {
 	return &Signer{domain: strings.ToLower(domain), selector: selector, key: key}, nil
 }
 
-func parseKey(privPEM []byte) (*rsa.PrivateKey, error) {
+func parseKey(privPEM []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(privPEM)
 	if block == nil {
 		return nil, errors.New("private key is not PEM")
@@ -109,9 +133,12 @@ func parseKey(privPEM []byte) (*rsa.PrivateKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse PKCS#8 key: %w", err)
 		}
+		if ek, ok := k.(ed25519.PrivateKey); ok {
+			return ek, nil
+		}
 		rk, ok := k.(*rsa.PrivateKey)
 		if !ok {
-			return nil, fmt.Errorf("private key is %T, want RSA", k)
+			return nil, fmt.Errorf("private key is %T, want RSA or Ed25519", k)
 		}
 		key = rk
 	default:

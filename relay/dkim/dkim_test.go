@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -318,5 +319,68 @@ func TestNewSelector(t *testing.T) {
 			t.Fatalf("selector %q drawn twice", s)
 		}
 		seen[s] = true
+	}
+}
+
+// TestEd25519DualSignatureVerifies: an Ed25519 signer (RFC 8463) adds an ed25519-sha256
+// signature over a message already signed with RSA, as a domain that dual-signs does; a
+// verifier finds both and each passes against its own published record (k=ed25519 with the
+// bare 32-byte key, k=rsa).
+func TestEd25519DualSignatureVerifies(t *testing.T) {
+	rsaSigner, rsaPub := signer(t)
+	edPriv, edPub, err := dkim.GenerateEd25519Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := base64.StdEncoding.DecodeString(edPub); err != nil || len(raw) != 32 {
+		t.Fatalf("Ed25519 p= is %d bytes (%v), want the 32-byte key", len(raw), err)
+	}
+	const edSelector = "gwed25519"
+	edSigner, err := dkim.NewSigner(domain, edSelector, edPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := rsaSigner.Sign([]byte(message))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signed, err = edSigner.Sign(signed); err != nil {
+		t.Fatal(err)
+	}
+	if tags := signatureTags(t, signed); tags["a"] != "ed25519-sha256" || tags["s"] != edSelector || tags["d"] != domain {
+		t.Errorf("Ed25519 signature tags %v", tags)
+	}
+	records := map[string]string{
+		selector + "._domainkey." + domain:   dkim.TXTRecord(rsaPub),
+		edSelector + "._domainkey." + domain: dkim.TXTRecordEd25519(edPub),
+	}
+	if !strings.Contains(records[edSelector+"._domainkey."+domain], "k=ed25519; p=") {
+		t.Fatalf("record %q", records[edSelector+"._domainkey."+domain])
+	}
+	verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(signed), &msgdkim.VerifyOptions{
+		LookupTXT: func(name string) ([]string, error) {
+			if r, ok := records[name]; ok {
+				return []string{r}, nil
+			}
+			return nil, fmt.Errorf("no record at %s", name)
+		},
+	})
+	if err != nil || len(verifs) != 2 {
+		t.Fatalf("%d signatures (%v), want 2", len(verifs), err)
+	}
+	for _, v := range verifs {
+		if v.Err != nil || v.Domain != domain {
+			t.Errorf("signature of %s: %v", v.Domain, v.Err)
+		}
+	}
+	// A changed body fails both.
+	tampered := bytes.Replace(signed, []byte("Hello"), []byte("Jello"), 1)
+	verifs, _ = msgdkim.VerifyWithOptions(bytes.NewReader(tampered), &msgdkim.VerifyOptions{
+		LookupTXT: func(name string) ([]string, error) { return []string{records[name]}, nil },
+	})
+	for _, v := range verifs {
+		if v.Err == nil {
+			t.Error("a tampered message still verifies")
+		}
 	}
 }

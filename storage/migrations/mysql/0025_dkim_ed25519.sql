@@ -1,0 +1,6 @@
+-- RFC 8463 Ed25519 DKIM, a per-domain option (emailgateway.updatedomain DKIMEd25519): a second
+-- key and selector; when set, delivery signs with it as well as with the RSA key.
+ALTER TABLE sender_domains
+  ADD COLUMN dkim_ed25519_selector VARCHAR(63) NOT NULL DEFAULT '',
+  ADD COLUMN dkim_ed25519_private_enc VARCHAR(1024) NOT NULL DEFAULT '',
+  ADD COLUMN dkim_ed25519_public VARCHAR(64) NOT NULL DEFAULT '';
