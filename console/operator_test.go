@@ -295,4 +295,10 @@ func TestConsoleOperatorHealth(t *testing.T) {
 			t.Fatalf("health page (%d) lacks %q:\n%s", code, want, body)
 		}
 	}
+	// The rates are all 0 (nothing delivered yet): the scale is 0 to 1 %, two labels, not 0, 0, 1.
+	rates := body[strings.Index(body, `id="health-rates"`):]
+	rates = rates[:strings.Index(rates, "</svg>")]
+	if got := regexp.MustCompile(`class="ylabel"[^>]*>([^<]*)<`).FindAllStringSubmatch(rates, -1); len(got) != 2 || got[0][1] != "0%" || got[1][1] != "1%" {
+		t.Fatalf("rates chart's scale: %v", got)
+	}
 }

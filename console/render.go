@@ -209,7 +209,10 @@ func drawChart(days []string, names []string, values [][]int64) Chart {
 	for d := 0; d < n; d += 7 {
 		ch.XLabels = append(ch.XLabels, ChartLabel{X: x(d), Y: h - 8, Text: days[d][5:]})
 	}
-	for _, v := range []int64{0, max / 2, max} {
+	for i, v := range []int64{0, max / 2, max} {
+		if i == 1 && (v == 0 || v == max) {
+			continue // a small scale: no second label on the same line
+		}
 		ch.YLabels = append(ch.YLabels, ChartLabel{X: left - 6, Y: y(v) + 4, Text: strconv.FormatInt(v, 10)})
 	}
 	return ch
