@@ -35,7 +35,7 @@ func BenchmarkImport(b *testing.B) {
 	data := sb.String()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		res := env.MustAPI(map[string]any{"Command": "subscribers.import.post", "SessionID": u.SessionID, "ListID": listID,
 			"AddToGlobalSuppressionList": false, "AddToSuppressionList": false, "UpdateDuplicates": true, "TriggerActions": false,
 			"Tags": []string{}, "ImportFrom": map[string]any{"CSV": map[string]any{"Data": data, "FieldTerminator": ",",
@@ -58,8 +58,17 @@ func BenchmarkImport(b *testing.B) {
 		}
 		el := time.Since(start)
 		b.ReportMetric(float64(n)/el.Seconds(), "subscribers/s")
+		b.ReportMetric(float64(n)/(cpuTime()-cpu0).Seconds(), "subscribers/CPU-s")
 	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+}
+
+// cpuTime is the CPU time (user and system) the process has used so far: on a loaded machine
+// subscribers per CPU-second compare two runs better than per second of wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

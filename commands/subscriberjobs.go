@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,17 +239,79 @@ func (a *App) importPost(ctx context.Context, req *dispatcher.Request) (any, err
 	return map[string]any{"ImportID": job.ID, "ImportType": kind}, nil
 }
 
-// importRows reads a job's source as rows of (column name -> value): CSV columns are named
-// FIELD1, FIELD2 ... and, when the first row is a header (its email column holds no
-// address), also by their header names; JSON is an array of objects.
-func importRows(spec *importSpec, data []byte, fn func(row map[string]string) error) error {
+// importRow is one row of an import's source: get(col) finds a mapped column's value.
+type importRow interface {
+	get(col string) (string, bool)
+}
+
+// jsonImportRow is an object of a JSON source.
+type jsonImportRow map[string]string
+
+func (r jsonImportRow) get(col string) (string, bool) { return lookupCol(r, col) }
+
+// csvImportRow is a CSV record; its columns are named FIELD1, FIELD2 ... and, when the
+// source has a header row, by their header names too (a header name before FIELDn, an exact
+// name before a case-insensitive one), as a map of both would be read by lookupCol.
+type csvImportRow struct {
+	rec    []string
+	header []string
+	cols   map[string]int // resolved column index by name, per header
+}
+
+func (r *csvImportRow) index(col string) int {
+	if i, ok := r.cols[col]; ok {
+		return i
+	}
+	i := -1
+	field := func(name string) (int, bool) {
+		if len(name) > 5 && strings.EqualFold(name[:5], "FIELD") {
+			if n, err := strconv.Atoi(name[5:]); err == nil && n > 0 && name[5] != '+' && name[5] != '0' {
+				return n - 1, true
+			}
+		}
+		return 0, false
+	}
+	for j := len(r.header) - 1; j >= 0 && i < 0; j-- {
+		if r.header[j] == col {
+			i = j
+		}
+	}
+	if n, ok := field(col); i < 0 && ok && "FIELD"+col[5:] == col {
+		i = n
+	}
+	for j := len(r.header) - 1; j >= 0 && i < 0; j-- {
+		if strings.EqualFold(r.header[j], col) {
+			i = j
+		}
+	}
+	if n, ok := field(col); i < 0 && ok {
+		i = n
+	}
+	if r.cols == nil {
+		r.cols = map[string]int{}
+	}
+	r.cols[col] = i
+	return i
+}
+
+func (r *csvImportRow) get(col string) (string, bool) {
+	if i := r.index(col); i >= 0 && i < len(r.rec) {
+		return r.rec[i], true
+	}
+	return "", false
+}
+
+// importRows reads a job's source row by row: CSV columns are named FIELD1, FIELD2 ... and,
+// when the first row is a header (its email column holds no address), also by their header
+// names; JSON is an array of objects. A CSV row is only valid during its call of fn.
+func importRows(spec *importSpec, data []byte, fn func(row importRow) error) error {
 	if spec.Format == "json" {
 		var rows []map[string]any
 		if err := json.Unmarshal(data, &rows); err != nil {
 			return err
 		}
 		for _, r := range rows {
-			m := make(map[string]string, len(r))
+			m := make(jsonImportRow, len(r))
 			for k, v := range r {
 				s, _ := fieldText(v)
 				m[k] = s
@@ -263,13 +327,13 @@ func importRows(spec *importSpec, data []byte, fn func(row map[string]string) er
 	r.LazyQuotes = true
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
-	var header []string
 	emailCol := ""
 	for col, t := range spec.Mapped {
 		if t == "EmailAddress" {
 			emailCol = col
 		}
 	}
+	row := &csvImportRow{}
 	first := true
 	for {
 		rec, err := r.Read()
@@ -279,21 +343,15 @@ func importRows(spec *importSpec, data []byte, fn func(row map[string]string) er
 		if err != nil {
 			return err
 		}
-		m := make(map[string]string, len(rec)*2)
-		for i, v := range rec {
-			m["FIELD"+strconv.Itoa(i+1)] = v
-			if i < len(header) {
-				m[header[i]] = v
-			}
-		}
+		row.rec = rec
 		if first {
 			first = false
-			if e, ok := lookupCol(m, emailCol); !ok || !compose.ValidAddress(strings.TrimSpace(e)) {
-				header = append([]string(nil), rec...)
+			if e, ok := row.get(emailCol); !ok || !compose.ValidAddress(strings.TrimSpace(e)) {
+				row.header, row.cols = append([]string(nil), rec...), nil
 				continue
 			}
 		}
-		if err := fn(m); err != nil {
+		if err := fn(row); err != nil {
 			return err
 		}
 	}
@@ -310,6 +368,20 @@ func lookupCol(row map[string]string, col string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// appendJSONString appends s as encoding/json writes a string: the common case (printable
+// ASCII that needs no escape) directly, anything else through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 var errJobStopped = errors.New("job stopped")
@@ -356,31 +428,48 @@ func (a *App) runImport(ctx context.Context, job *storage.Import) {
 		batch, failed = batch[:0], 0
 		return nil
 	}
-	err := importRows(&spec, job.Data, func(m map[string]string) error {
+	// The mapped columns, read once: the email column, and the custom fields in the order
+	// encoding/json writes a map's keys (a field mapped twice takes one column's value).
+	var emailCol string
+	type fieldCol struct{ key, col string }
+	var fieldCols []fieldCol
+	for col, target := range spec.Mapped {
+		if target == "EmailAddress" {
+			emailCol = col
+		} else {
+			fieldCols = append(fieldCols, fieldCol{target, col})
+		}
+	}
+	sort.Slice(fieldCols, func(i, j int) bool { return fieldCols[i].key < fieldCols[j].key })
+	fieldCols = slices.CompactFunc(fieldCols, func(x, y fieldCol) bool { return x.key == y.key })
+	var buf []byte
+	err := importRows(&spec, job.Data, func(r importRow) error {
 		row++
 		if row <= job.RowsDone {
 			return nil
 		}
-		vals := map[string]string{}
-		var email string
-		for col, target := range spec.Mapped {
-			v, _ := lookupCol(m, col)
-			if target == "EmailAddress" {
-				email = strings.TrimSpace(v)
-			} else {
-				vals[target] = v
-			}
-		}
+		v, _ := r.get(emailCol)
+		email := strings.TrimSpace(v)
 		if !compose.ValidAddress(email) {
 			failed++
 			if len(failedRows) < 100 {
 				failedRows = append(failedRows, email)
 			}
 		} else {
-			s := storage.Subscriber{Email: email, Status: storage.StatusSubscribed, Source: "CSVImport",
-				SubscriptionDate: timeNow().Unix(), OptInDate: timeNow().Unix()}
-			s.SetFields(vals)
-			batch = append(batch, s)
+			buf = append(buf[:0], '{')
+			for i, f := range fieldCols {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendJSONString(buf, f.key)
+				buf = append(buf, ':')
+				v, _ := r.get(f.col)
+				buf = appendJSONString(buf, v)
+			}
+			buf = append(buf, '}')
+			t := timeNow().Unix()
+			batch = append(batch, storage.Subscriber{Email: email, Status: storage.StatusSubscribed, Source: "CSVImport",
+				SubscriptionDate: t, OptInDate: t, FieldsJSON: string(buf)})
 		}
 		if int64(len(batch))+failed >= importBatch {
 			return flush()
