@@ -136,10 +136,10 @@ type Envelope struct {
 // Enqueue commits accepted envelopes in one transaction: messages, recipients (queued, or
 // scheduled when SendAt is in the future), one accepted event per recipient, the daily
 // rollups and the monthly usage. It returns one error per envelope (nil for stored); a
-// database failure fails them all and rolls everything back. Message.ID is set; the
+// database failure fails them all and rolls everything back. Message.ID is set; on SQLite the
 // recipient rows are written together with multi-row inserts and their ids are not read
 // back (Recipient.ID stays 0), except for a message with a CallbackURL, whose accepted
-// events are written one by one with their callbacks.
+// events are written one by one with their callbacks (and on MySQL, every message's).
 func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
 	errs := make([]error, len(envs))
 	err := db.Tx(ctx, func(tx *sqlxTx) error {
@@ -147,14 +147,18 @@ func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
 		usage := map[int64]int64{} // user -> sent this month, read once per batch
 		var bulk []*Envelope
 		for i, env := range envs {
-			if err := enqueueOne(ctx, tx, env, acc, usage); err != nil {
+			// MariaDB refuses the INSERT ... SELECT of the accepted events under concurrent
+			// batches ("Error 1467: Failed to read auto-increment value from storage
+			// engine"), so on MySQL every recipient and event is still written row by row.
+			inBulk := env.Message.CallbackURL == "" && db.Dialect != MySQL
+			if err := enqueueOne(ctx, tx, env, acc, usage, inBulk); err != nil {
 				if errors.Is(err, ErrLimit) {
 					errs[i] = err
 					continue
 				}
 				return err
 			}
-			if env.Message.CallbackURL == "" {
+			if inBulk {
 				bulk = append(bulk, env)
 			}
 		}
@@ -174,10 +178,9 @@ func DayOf(unix int64) int {
 	return t.Year()*10000 + int(t.Month())*100 + t.Day()
 }
 
-// enqueueOne checks env's monthly limit and writes its message row; the recipients and events
-// of a message with a CallbackURL too (each accepted event queues its callback), the others'
-// are left to enqueueRecipients.
-func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usage map[int64]int64) error {
+// enqueueOne checks env's monthly limit and writes its message row, and its recipients and
+// events unless inBulk (then enqueueRecipients writes them).
+func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usage map[int64]int64, inBulk bool) error {
 	m := env.Message
 	ts := now()
 	n := int64(len(env.Recipients))
@@ -220,7 +223,7 @@ func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usa
 		if r.Kind == "" {
 			r.Kind = "to"
 		}
-		if m.CallbackURL == "" {
+		if inBulk {
 			continue // written with the batch's other recipients
 		}
 		res, err := tx.NamedExecContext(ctx, `INSERT INTO recipients (message_id, domain_id, user_id, email, kind, state,

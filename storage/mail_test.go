@@ -224,9 +224,9 @@ func TestRollupCountersSumTheirShards(t *testing.T) {
 	}
 }
 
-// TestEnqueueBatchStatements: a batch of envelopes is written with one statement per message
-// and a few per batch (the usage read once per user, multi-row recipient inserts, one
-// INSERT ... SELECT of the accepted events, the rollups), not several per recipient; every
+// TestEnqueueBatchStatements: a batch of envelopes is written, on SQLite, with one statement
+// per message and a few per batch (the usage read once per user, multi-row recipient inserts,
+// one INSERT ... SELECT of the accepted events, the rollups), not several per recipient; every
 // recipient still has its queued row and its accepted event, counted in the rollups.
 func TestEnqueueBatchStatements(t *testing.T) {
 	db := storagetest.Open(t)
@@ -252,7 +252,11 @@ func TestEnqueueBatchStatements(t *testing.T) {
 	}
 	stmts := db.Statements() - before
 	t.Logf("%d statements for %d messages", stmts, n)
-	if max := int64(n + 6); stmts > max {
+	max := int64(n + 6)
+	if db.Dialect == storage.MySQL {
+		max = 3*n + 2 + 4 // row by row (see Enqueue), the usage still read once
+	}
+	if stmts > max {
 		t.Errorf("%d statements for a batch of %d messages, want at most %d", stmts, n, max)
 	}
 	for i, env := range envs {
