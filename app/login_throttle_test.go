@@ -77,20 +77,27 @@ func TestAdminLoginTiming(t *testing.T) {
 	if err := e.Server.DB.CreateAdmin(context.Background(), &storage.Admin{Username: "root", PasswordHash: string(h)}); err != nil {
 		t.Fatal(err)
 	}
-	timeOf := func(user string) time.Duration {
-		best := time.Hour
-		for i := 0; i < 5; i++ {
-			start := time.Now()
-			e.API(map[string]any{"Command": "admin.login", "Username": user, "Password": "wrong"})
-			if d := time.Since(start); d < best {
-				best = d
+	// The two answers are timed alternately and each keeps its fastest of several tries, and a
+	// disagreement is measured again before it fails: on a busy machine one slow try says
+	// nothing, while a missing password check (a fraction of the time) differs every time.
+	var known, unknown time.Duration
+	for attempt := 0; attempt < 3; attempt++ {
+		known, unknown = time.Hour, time.Hour
+		for i := 0; i < 7; i++ {
+			for _, user := range []string{"root", "nobody"} {
+				start := time.Now()
+				e.API(map[string]any{"Command": "admin.login", "Username": user, "Password": "wrong"})
+				d := time.Since(start)
+				if user == "root" && d < known {
+					known = d
+				} else if user == "nobody" && d < unknown {
+					unknown = d
+				}
 			}
 		}
-		return best
+		if unknown*2 >= known && known*2 >= unknown {
+			return
+		}
 	}
-	timeOf("nobody") // the dummy hash is made on first use
-	known, unknown := timeOf("root"), timeOf("nobody")
-	if unknown*2 < known || known*2 < unknown {
-		t.Fatalf("admin.login: known name %v, unknown name %v: not within a factor of 2", known, unknown)
-	}
+	t.Fatalf("admin.login: known name %v, unknown name %v: not within a factor of 2", known, unknown)
 }
