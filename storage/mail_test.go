@@ -188,8 +188,10 @@ func TestRollupCountersSumTheirShards(t *testing.T) {
 	if err := raw.QueryRow("SELECT COUNT(*) FROM user_usage WHERE user_id = ?", u.ID).Scan(&usageShards); err != nil {
 		t.Fatal(err)
 	}
-	if shards < 2 || shards > 16 || usageShards != shards {
-		t.Errorf("%d transactions wrote %d stats_daily rows and %d user_usage rows for one counter, want 2-16 each", n, shards, usageShards)
+	// An acceptance adds to both tables in one shard; the outcome batches add to stats_daily
+	// only, in shards of their own, so stats_daily may hold more rows than user_usage.
+	if usageShards < 2 || shards > 16 || shards < usageShards {
+		t.Errorf("%d transactions wrote %d stats_daily rows and %d user_usage rows for one counter, want 2-16 each, no fewer stats rows than usage rows", n, shards, usageShards)
 	}
 	// Rows imported from elsewhere (shard 0 of another day) count too.
 	if err := db.ImportRollups(ctx, []storage.DailyRollup{{DomainID: d.ID, Day: day - 1, Counts: storage.Counts{Sent: 10, Delivered: 7}}}); err != nil {
