@@ -31,6 +31,24 @@ bench_dialects() {
   fi
 }
 
+# go_bench_dialects OUT SECONDS PACKAGE BENCHMARK: runs one Go benchmark once (-benchtime 1x)
+# on SQLite and, when reachable, on MariaDB/MySQL (MYSQL_DSN), each dialect's output in
+# OUT/<dialect>.txt; on a failure it prints that output and returns 1.
+go_bench_dialects() {
+  local out=$1 secs=$2 pkg=$3 bench=$4 mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/}
+  mkdir -p "$out"
+  bench_dialects
+  for d in "${DIALECTS[@]}"; do
+    local db=sqlite
+    [ "$d" = mysql ] && db=$mysql
+    if ! GATEWAY_TEST_DB=$db timeout "$secs" $GO test -count=1 -run '^$' -bench "^$bench\$" -benchtime 1x \
+      -timeout "$((secs / 60))m" "$pkg" >"$out/$d.txt" 2>&1; then
+      cat "$out/$d.txt"
+      return 1
+    fi
+  done
+}
+
 # start_gatewayd NAME VAR=VALUE...: runs gatewayd serve on its own database in $WORK/NAME with
 # the given environment, waits for /healthz, and sets ADMIN, HTTP.
 start_gatewayd() {
@@ -251,19 +269,9 @@ PY
 # (steadier than wall time on a loaded machine), and the process's peak RSS.
 # BenchmarkImport in app/, on SQLite and on MariaDB/MySQL when it is reachable.
 bench_audience() {
-  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/audience
-  mkdir -p "$out"
+  local out=$WORK/audience
   echo "== audience: subscribers imported per second (${BENCH_IMPORT_ROWS:-100000} rows, 3 custom fields)"
-  bench_dialects
-  for d in "${DIALECTS[@]}"; do
-    local db=sqlite
-    [ "$d" = mysql ] && db=$mysql
-    if ! BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-100000} GATEWAY_TEST_DB=$db timeout 900 $GO test -count=1 -run '^$' \
-      -bench '^BenchmarkImport$' -benchtime 1x ./app/ >"$out/$d.txt" 2>&1; then
-      cat "$out/$d.txt"
-      return 1
-    fi
-  done
+  BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-100000} go_bench_dialects "$out" 900 ./app/ BenchmarkImport || return 1
   python3 - "$out" "${DIALECTS[@]}" <<'PY'
 import re, sys
 out, dialects = sys.argv[1], sys.argv[2:]
@@ -283,18 +291,10 @@ PY
 # list of 100,000 subscribers with one list message each and their opens and clicks, and the
 # process's peak RSS. BenchmarkListReports in app/, on SQLite and MariaDB/MySQL when reachable.
 bench_listreports() {
-  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/listreports
-  mkdir -p "$out"
+  local out=$WORK/listreports
   echo "== list reports on a list of ${BENCH_REPORT_ROWS:-100000} subscribers (ms per call)"
-  bench_dialects
+  BENCH_REPORT_ROWS=${BENCH_REPORT_ROWS:-100000} go_bench_dialects "$out" 900 ./app/ BenchmarkListReports || return 1
   for d in "${DIALECTS[@]}"; do
-    local db=sqlite
-    [ "$d" = mysql ] && db=$mysql
-    if ! BENCH_REPORT_ROWS=${BENCH_REPORT_ROWS:-100000} GATEWAY_TEST_DB=$db timeout 900 $GO test -count=1 -run '^$' \
-      -bench '^BenchmarkListReports$' -benchtime 1x ./app/ >"$out/$d.txt" 2>&1; then
-      cat "$out/$d.txt"
-      return 1
-    fi
     echo "   $([ "$d" = mysql ] && echo MariaDB || echo SQLite):"
     grep '^BenchmarkListReports' "$out/$d.txt" | tr '\t' '\n' | grep -E -- '-ms|MiB' | sed 's/^ */     /'
   done
@@ -310,19 +310,9 @@ bench_listreports() {
 # the mean of the first and second half of the drain: flat when they match). This is
 # BenchmarkListSend in app/, on SQLite and on MariaDB/MySQL when it is reachable.
 bench_listsend() {
-  local mysql=${MYSQL_DSN:-mysql://root@127.0.0.1:3306/} out=$WORK/listsend
-  mkdir -p "$out"
+  local out=$WORK/listsend
   echo "== listsend: full-list send of ${BENCH_LIST_SUBSCRIBERS:-100000} personalized recipients; queue drain RSS"
-  bench_dialects
-  for d in "${DIALECTS[@]}"; do
-    local db=sqlite
-    [ "$d" = mysql ] && db=$mysql
-    if ! GATEWAY_TEST_DB=$db timeout 2400 $GO test -count=1 -run '^$' -bench '^BenchmarkListSend$' -benchtime 1x \
-      -timeout 40m ./app/ >"$out/$d.txt" 2>&1; then
-      cat "$out/$d.txt"
-      return 1
-    fi
-  done
+  go_bench_dialects "$out" 2400 ./app/ BenchmarkListSend || return 1
   python3 - "$out" "${DIALECTS[@]}" <<'PY'
 import re, sys
 out, dialects = sys.argv[1], sys.argv[2:]
