@@ -182,14 +182,7 @@ func TestFailoverToTheNextListedHost(t *testing.T) {
 func TestClaimNamesTheLeaseItTookOver(t *testing.T) {
 	dsn := storagetest.DSN(t)
 	ctx := context.Background()
-	db, err := storage.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.OpenDSN(t, dsn)
 	u, d := seedDomain(t, db)
 	if _, err := db.Enqueue(ctx, []*storage.Envelope{envelope(u, d, "77777777-7777-7777-7777-777777777777", `[]`, "a@r.test", "b@r.test")}); err != nil {
 		t.Fatal(err)

@@ -124,14 +124,7 @@ func TestEnqueueBatchCountsTowardLimit(t *testing.T) {
 func TestRollupCountersSumTheirShards(t *testing.T) {
 	dsn := storagetest.DSN(t)
 	ctx := context.Background()
-	db, err := storage.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.OpenDSN(t, dsn)
 	u, d := seedDomain(t, db)
 	const workers, each = 8, 8
 	var wg sync.WaitGroup

@@ -83,7 +83,13 @@ func mysqlDatabase(t testing.TB, base string) string {
 // Open returns a migrated database for the dialect under test, closed when the test ends.
 func Open(t testing.TB) *storage.DB {
 	t.Helper()
-	dsn := DSN(t)
+	return OpenDSN(t, DSN(t))
+}
+
+// OpenDSN opens and migrates the database at dsn (from DSN, for a test that also reads it
+// with Raw), closed when the test ends.
+func OpenDSN(t testing.TB, dsn string) *storage.DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db, err := storage.Open(ctx, dsn)
