@@ -307,7 +307,7 @@ func TestSendRateLimit(t *testing.T) {
 	}
 	// Another key of the same domain has allowances of its own.
 	other := e.SenderKey(s.domain)
-	if r := e.Do("GET", "/api/v1/events", http.Header{"Authorization": {"Bearer " + other}}, nil); r.Status != 200 || bytes.Contains(r.Body, []byte(`429`)) {
+	if r := e.Do("GET", "/api/v1/events", http.Header{"Authorization": {"Bearer " + other}}, nil); r.Status != 200 || bytes.Contains(r.Body, []byte(`"Code":429`)) {
 		t.Fatalf("second key: %d %s", r.Status, r.Body)
 	}
 }
