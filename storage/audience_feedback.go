@@ -29,7 +29,16 @@ func messageAudience(ctx context.Context, tx *sqlxTx, ev *Event) (listID, subscr
 // listFeedbackHook: a bounced event sets the subscriber's bounce type (Hard for a 5xx reply
 // or a DSN without a code, never back from Hard to Soft); a complaint unsubscribes the
 // subscriber and adds a Complaint entry to the list's suppression list.
-func listFeedbackHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
+func listFeedbackHook(ctx context.Context, tx *sqlxTx, evs []*Event) error {
+	for _, ev := range evs {
+		if err := listFeedback(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func listFeedback(ctx context.Context, tx *sqlxTx, ev *Event) error {
 	if ev.Type != EventBounced && ev.Type != EventComplained {
 		return nil
 	}

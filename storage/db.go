@@ -44,6 +44,7 @@ type DB struct {
 	w       *sqlx.DB
 	r       *sqlx.DB
 	galera  bool      // a Galera cluster node (wsrep_on)
+	ids     idMode    // how the ids of inserted rows are known (rows.go)
 	hosts   *failover // MySQL: the hosts GATEWAY_DB lists
 	stmts   *atomic.Int64
 	// gatewayChanges counts this node's writes to gateways and their bindings
@@ -183,6 +184,12 @@ func openMySQL(ctx context.Context, dsn string) (*DB, error) {
 	var on string
 	if err := x.QueryRowxContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").Scan(new(string), &on); err == nil {
 		db.galera = strings.EqualFold(on, "ON")
+	}
+	// Multi-row inserts only where their ids are consecutive (rows.go); row by row when the
+	// server will not say.
+	var lockMode int
+	if err := x.QueryRowxContext(ctx, "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment").Scan(&lockMode, &db.ids.step); err != nil || lockMode >= 2 {
+		db.ids.rowByRow = true
 	}
 	return db, nil
 }

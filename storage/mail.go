@@ -136,33 +136,27 @@ type Envelope struct {
 // Enqueue commits accepted envelopes in one transaction: messages, recipients (queued, or
 // scheduled when SendAt is in the future), one accepted event per recipient, the daily
 // rollups and the monthly usage. It returns one error per envelope (nil for stored); a
-// database failure fails them all and rolls everything back. Message.ID is set; on SQLite the
-// recipient rows are written together with multi-row inserts and their ids are not read
-// back (Recipient.ID stays 0), except for a message with a CallbackURL, whose accepted
-// events are written one by one with their callbacks (and on MySQL, every message's).
+// database failure fails them all and rolls everything back. Message.ID and every
+// Recipient.ID are set. The messages, the recipients and the events are each written with
+// multi-row inserts (rows.go): a few statements per batch, whatever its size.
 func (db *DB) Enqueue(ctx context.Context, envs []*Envelope) ([]error, error) {
 	errs := make([]error, len(envs))
 	err := db.Tx(ctx, func(tx *sqlxTx) error {
+		clear(errs)
 		acc := rollups{}
 		usage := map[int64]int64{} // user -> sent this month, read once per batch
-		var bulk []*Envelope
+		var take []*Envelope
 		for i, env := range envs {
-			// MariaDB refuses the INSERT ... SELECT of the accepted events under concurrent
-			// batches ("Error 1467: Failed to read auto-increment value from storage
-			// engine"), so on MySQL every recipient and event is still written row by row.
-			inBulk := env.Message.CallbackURL == "" && db.Dialect != MySQL
-			if err := enqueueOne(ctx, tx, env, acc, usage, inBulk); err != nil {
+			if err := countUsage(ctx, tx, env, acc, usage); err != nil {
 				if errors.Is(err, ErrLimit) {
 					errs[i] = err
 					continue
 				}
 				return err
 			}
-			if inBulk {
-				bulk = append(bulk, env)
-			}
+			take = append(take, env)
 		}
-		if err := enqueueRecipients(ctx, tx, bulk, acc); err != nil {
+		if err := insertEnvelopes(ctx, tx, db.ids, take, acc); err != nil {
 			return err
 		}
 		return acc.apply(ctx, tx)
@@ -178,123 +172,148 @@ func DayOf(unix int64) int {
 	return t.Year()*10000 + int(t.Month())*100 + t.Day()
 }
 
-// enqueueOne checks env's monthly limit and writes its message row, and its recipients and
-// events unless inBulk (then enqueueRecipients writes them).
-func enqueueOne(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usage map[int64]int64, inBulk bool) error {
+// countUsage checks env's monthly limit (ErrLimit when its recipients would pass it) and
+// counts its recipients in this month's usage.
+func countUsage(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usage map[int64]int64) error {
 	m := env.Message
-	ts := now()
 	n := int64(len(env.Recipients))
-	month := monthOf(time.Unix(ts, 0))
+	key := rollupKey{table: "user_usage", id: m.UserID, period: monthOf(time.Now()), col: "sent"}
 	if env.MonthlyLimit > 0 {
 		sent, ok := usage[m.UserID]
 		if !ok {
-			err := tx.GetContext(ctx, &sent, "SELECT COALESCE(SUM(sent), 0) FROM user_usage WHERE user_id = ? AND month = ?", m.UserID, month)
+			err := tx.GetContext(ctx, &sent, "SELECT COALESCE(SUM(sent), 0) FROM user_usage WHERE user_id = ? AND month = ?", m.UserID, key.period)
 			if err != nil {
 				return err
 			}
 			usage[m.UserID] = sent
 		}
 		// Envelopes earlier in this batch count too: their usage is applied at commit.
-		if sent+acc[rollupKey{table: "user_usage", id: m.UserID, period: month, col: "sent"}]+n > env.MonthlyLimit {
+		if sent+acc[key]+n > env.MonthlyLimit {
 			return ErrLimit
 		}
 	}
-	m.CreatedAt = ts
-	res, err := tx.NamedExecContext(ctx, `INSERT INTO messages (uuid, domain_id, user_id, api_key_id, source, mail_from,
-		subject, tags, header_message_id, raw, track_links, track_opens, links, callback_url, userref, request_id, send_at,
-		created_at, list_id, subscriber_id, journey_id, action_id, placeholders) VALUES (:uuid, :domain_id, :user_id,
-		:api_key_id, :source, :mail_from, :subject, :tags, :header_message_id, :raw, :track_links, :track_opens, :links,
-		:callback_url, :userref, :request_id, :send_at, :created_at, :list_id, :subscriber_id, :journey_id, :action_id,
-		:placeholders)`, m)
-	if err != nil {
-		return fmt.Errorf("insert message: %w", err)
-	}
-	if m.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
-	state, due := StateQueued, ts
-	if m.SendAt > ts {
-		state, due = StateScheduled, m.SendAt
-	}
-	tags := m.TagList()
-	for _, r := range env.Recipients {
-		r.MessageID, r.DomainID, r.UserID = m.ID, m.DomainID, m.UserID
-		r.State, r.NextAttemptAt, r.CreatedAt, r.UpdatedAt = state, due, ts, ts
-		if r.Kind == "" {
-			r.Kind = "to"
-		}
-		if inBulk {
-			continue // written with the batch's other recipients
-		}
-		res, err := tx.NamedExecContext(ctx, `INSERT INTO recipients (message_id, domain_id, user_id, email, kind, state,
-			attempts, next_attempt_at, lease_owner, lease_expires_at, last_code, last_reply, created_at, updated_at)
-			VALUES (:message_id, :domain_id, :user_id, :email, :kind, :state, 0, :next_attempt_at, '', 0, 0, '',
-			:created_at, :updated_at)`, r)
-		if err != nil {
-			return fmt.Errorf("insert recipient: %w", err)
-		}
-		if r.ID, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		ev := &Event{DomainID: m.DomainID, UserID: m.UserID, MessageID: m.ID, RecipientID: r.ID, Type: EventAccepted,
-			Email: r.Email, CreatedAt: ts, message: m}
-		if err := insertEvent(ctx, tx, ev, tags, acc); err != nil {
-			return err
-		}
-	}
 	if n > 0 {
-		acc[rollupKey{table: "user_usage", id: m.UserID, period: month, col: "sent"}] += n
+		acc[key] += n
 	}
 	return nil
 }
 
-// enqueueChunk is how many rows one multi-row insert writes at most.
-const enqueueChunk = 500
+var (
+	messageInsertCols = []string{"uuid", "domain_id", "user_id", "api_key_id", "source", "mail_from", "subject", "tags",
+		"header_message_id", "raw", "track_links", "track_opens", "links", "callback_url", "userref", "request_id", "send_at",
+		"created_at", "list_id", "subscriber_id", "journey_id", "action_id", "placeholders"}
+	recipientInsertCols = []string{"message_id", "domain_id", "user_id", "email", "kind", "state", "attempts",
+		"next_attempt_at", "lease_owner", "lease_expires_at", "last_code", "last_reply", "created_at", "updated_at"}
+	eventInsertCols = []string{"domain_id", "user_id", "message_id", "recipient_id", "type", "email", "code", "details", "url",
+		"user_agent", "ip", "bot", "created_at"}
+)
 
-// enqueueRecipients writes the recipients of envs (their message rows written) with
-// multi-row inserts, and their accepted events with one INSERT ... SELECT per chunk of
-// messages: an accepted event of a message without a CallbackURL has no hook to run (it is
-// no webhook event, and list feedback is about bounces and complaints), so no event id is
-// needed here. The events count in the rollups as insertEvent counts them.
-func enqueueRecipients(ctx context.Context, tx *sqlxTx, envs []*Envelope, acc rollups) error {
-	var rows []*Recipient
-	for _, env := range envs {
-		rows = append(rows, env.Recipients...)
-		tags := env.Message.TagList()
+// insertEnvelopes writes the message rows of envs, their recipient rows and their accepted
+// events, and sets the ids.
+func insertEnvelopes(ctx context.Context, tx *sqlxTx, ids idMode, envs []*Envelope, acc rollups) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	ts := now()
+	rows := make([][]any, len(envs))
+	for i, env := range envs {
+		m := env.Message
+		m.CreatedAt = ts
+		rows[i] = []any{m.UUID, m.DomainID, m.UserID, m.APIKeyID, m.Source, m.MailFrom, m.Subject, m.Tags,
+			m.HeaderMessageID, m.Raw, m.TrackLinks, m.TrackOpens, m.Links, m.CallbackURL, m.UserRef, m.RequestID, m.SendAt,
+			m.CreatedAt, m.ListID, m.SubscriberID, m.JourneyID, m.ActionID, m.Placeholders}
+	}
+	msgIDs, err := insertRows(ctx, tx, ids, "messages", messageInsertCols, rows)
+	if err != nil {
+		return err
+	}
+	rows = rows[:0]
+	var rcpts []*Recipient
+	var evTags [][]string
+	for i, env := range envs {
+		m := env.Message
+		m.ID = msgIDs[i]
+		state, due := StateQueued, ts
+		if m.SendAt > ts {
+			state, due = StateScheduled, m.SendAt
+		}
+		tags := m.TagList()
 		for _, r := range env.Recipients {
-			countEvent(acc, EventAccepted, r.DomainID, r.CreatedAt, tags)
-		}
-	}
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), enqueueChunk)]
-		rows = rows[len(chunk):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO recipients (message_id, domain_id, user_id, email, kind, state, attempts,
-			next_attempt_at, lease_owner, lease_expires_at, last_code, last_reply, created_at, updated_at) VALUES `)
-		args := make([]any, 0, 9*len(chunk))
-		for i, r := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
+			r.MessageID, r.DomainID, r.UserID = m.ID, m.DomainID, m.UserID
+			r.State, r.NextAttemptAt, r.CreatedAt, r.UpdatedAt = state, due, ts, ts
+			r.Attempts, r.LeaseOwner, r.LeaseExpiresAt, r.LastCode, r.LastReply = 0, "", 0, 0, ""
+			if r.Kind == "" {
+				r.Kind = "to"
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, 0, ?, '', 0, 0, '', ?, ?)")
-			args = append(args, r.MessageID, r.DomainID, r.UserID, r.Email, r.Kind, r.State, r.NextAttemptAt, r.CreatedAt, r.UpdatedAt)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("insert recipients: %w", err)
+			rows = append(rows, []any{r.MessageID, r.DomainID, r.UserID, r.Email, r.Kind, r.State, r.Attempts,
+				r.NextAttemptAt, r.LeaseOwner, r.LeaseExpiresAt, r.LastCode, r.LastReply, r.CreatedAt, r.UpdatedAt})
+			rcpts = append(rcpts, r)
+			evTags = append(evTags, tags)
 		}
 	}
-	for len(envs) > 0 {
-		chunk := envs[:min(len(envs), enqueueChunk)]
-		envs = envs[len(chunk):]
-		ids := make([]int64, len(chunk))
-		for i, env := range chunk {
-			ids[i] = env.Message.ID
+	rcptIDs, err := insertRows(ctx, tx, ids, "recipients", recipientInsertCols, rows)
+	if err != nil {
+		return err
+	}
+	evs := make([]*Event, len(rcpts))
+	msgOf := map[int64]*Message{}
+	for _, env := range envs {
+		msgOf[env.Message.ID] = env.Message
+	}
+	for i, r := range rcpts {
+		r.ID = rcptIDs[i]
+		evs[i] = &Event{DomainID: r.DomainID, UserID: r.UserID, MessageID: r.MessageID, RecipientID: r.ID, Type: EventAccepted,
+			Email: r.Email, CreatedAt: ts, message: msgOf[r.MessageID]}
+	}
+	return insertEvents(ctx, tx, ids, evs, evTags, acc)
+}
+
+// InsertEvent writes ev inside tx and counts it in the daily rollups (for the domain and for
+// each of the message's tags) unless it is flagged as a bot. Every event goes through here or
+// insertEvents, so rollups and anything hooked to events (webhook outbox) stay in the same
+// transaction.
+func InsertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string) error {
+	acc := rollups{}
+	if err := insertEvents(ctx, tx, idMode{}, []*Event{ev}, [][]string{tags}, acc); err != nil {
+		return err
+	}
+	return acc.apply(ctx, tx)
+}
+
+// insertEvents writes evs (tags[i] are the tags of evs[i]'s message) with multi-row inserts,
+// sets their ids, adds their rollup counts to acc and runs the event hooks on those that
+// count.
+func insertEvents(ctx context.Context, tx *sqlxTx, ids idMode, evs []*Event, tags [][]string, acc rollups) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(evs))
+	for i, ev := range evs {
+		if ev.CreatedAt == 0 {
+			ev.CreatedAt = now()
 		}
-		in, args := inList(ids)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (domain_id, user_id, message_id, recipient_id, type, email,
-			code, details, url, user_agent, ip, bot, created_at) SELECT domain_id, user_id, message_id, id, '`+EventAccepted+`',
-			email, 0, '', '', '', '', 0, created_at FROM recipients WHERE message_id IN (`+in+`) ORDER BY id`, args...); err != nil {
-			return fmt.Errorf("insert accepted events: %w", err)
+		rows[i] = []any{ev.DomainID, ev.UserID, ev.MessageID, ev.RecipientID, ev.Type, ev.Email, ev.Code, ev.Details, ev.URL,
+			ev.UserAgent, ev.IP, ev.Bot, ev.CreatedAt}
+	}
+	evIDs, err := insertRows(ctx, tx, ids, "events", eventInsertCols, rows)
+	if err != nil {
+		return err
+	}
+	counted := make([]*Event, 0, len(evs))
+	for i, ev := range evs {
+		ev.ID = evIDs[i]
+		if eventColumn[ev.Type] == "" || ev.Bot {
+			continue
+		}
+		countEvent(acc, ev.Type, ev.DomainID, ev.CreatedAt, tags[i])
+		counted = append(counted, ev)
+	}
+	if len(counted) == 0 {
+		return nil
+	}
+	for _, hook := range eventHooks {
+		if err := hook(ctx, tx, counted); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -305,43 +324,6 @@ var eventColumn = map[string]string{
 	EventAccepted: "sent", EventDelivered: "delivered", EventDeferred: "deferred", EventBounced: "bounced",
 	EventFailed: "failed", EventOpened: "opened", EventClicked: "clicked", EventUnsubscribed: "unsubscribed",
 	EventComplained: "complained",
-}
-
-// InsertEvent writes ev inside tx and counts it in the daily rollups (for the domain and for
-// each of the message's tags) unless it is flagged as a bot. Every event goes through here so
-// rollups and anything hooked to events (webhook outbox) stay in the same transaction.
-func InsertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string) error {
-	acc := rollups{}
-	if err := insertEvent(ctx, tx, ev, tags, acc); err != nil {
-		return err
-	}
-	return acc.apply(ctx, tx)
-}
-
-// insertEvent writes the event row and its hooks, and adds its rollup counts to acc.
-func insertEvent(ctx context.Context, tx *sqlxTx, ev *Event, tags []string, acc rollups) error {
-	if ev.CreatedAt == 0 {
-		ev.CreatedAt = now()
-	}
-	res, err := tx.NamedExecContext(ctx, `INSERT INTO events (domain_id, user_id, message_id, recipient_id, type, email,
-		code, details, url, user_agent, ip, bot, created_at) VALUES (:domain_id, :user_id, :message_id, :recipient_id,
-		:type, :email, :code, :details, :url, :user_agent, :ip, :bot, :created_at)`, ev)
-	if err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
-	if ev.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
-	if eventColumn[ev.Type] == "" || ev.Bot {
-		return nil
-	}
-	countEvent(acc, ev.Type, ev.DomainID, ev.CreatedAt, tags)
-	for _, hook := range eventHooks {
-		if err := hook(ctx, tx, ev); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // countEvent adds an event of type typ (one that counts: eventColumn) to the daily rollups
@@ -356,10 +338,10 @@ func countEvent(acc rollups, typ string, domainID, createdAt int64, tags []strin
 	}
 }
 
-// eventHooks run inside the transaction of every event insert (the webhook outbox adds one
-// from its own file). The accepted events of a message without a CallbackURL are the
-// exception: enqueueRecipients writes those in bulk, without hooks.
-var eventHooks []func(ctx context.Context, tx *sqlxTx, ev *Event) error
+// eventHooks run inside the transaction of every event insert, on the events of one insert
+// that count (not bots, not types without a rollup column) with their ids set (the webhook
+// outbox and list feedback add theirs from their own files).
+var eventHooks []func(ctx context.Context, tx *sqlxTx, evs []*Event) error
 
 // rollupKey names one counter: a stats_daily cell (domain, day, tag, column) or a
 // user_usage cell (user, month).
@@ -467,6 +449,33 @@ func (db *DB) MessageByID(ctx context.Context, id int64) (*Message, error) {
 	err := db.r.GetContext(ctx, &m, "SELECT "+messageCols+" FROM messages WHERE id = ?", id)
 	return &m, notFound(err)
 }
+
+// MessageForDelivery returns a message and its sender domain in one statement (what delivery
+// reads for each message it sends). ErrNotFound: the message is gone, or its domain.
+func (db *DB) MessageForDelivery(ctx context.Context, id int64) (*Message, *SenderDomain, error) {
+	var row struct {
+		Message
+		Domain SenderDomain `db:"dom"`
+	}
+	err := db.r.GetContext(ctx, &row, "SELECT "+messageDomainCols+" FROM messages m JOIN sender_domains d ON d.id = m.domain_id WHERE m.id = ?", id)
+	if err != nil {
+		return nil, nil, notFound(err)
+	}
+	return &row.Message, &row.Domain, nil
+}
+
+// messageDomainCols are the message columns (m) and the domain's (d, named dom.<column>).
+var messageDomainCols = func() string {
+	var cols []string
+	for _, c := range strings.Split(messageCols, ",") {
+		cols = append(cols, "m."+strings.TrimSpace(c))
+	}
+	for _, c := range strings.Split(domainCols, ",") {
+		c = strings.TrimSpace(c)
+		cols = append(cols, "d."+c+" AS `dom."+c+"`")
+	}
+	return strings.Join(cols, ", ")
+}()
 
 // RequestMessages lists the messages of the GatewayAPI request whose id is requestID (its
 // first message's id), in the order of the request's recipients.

@@ -219,12 +219,22 @@ func TestRollupCountersSumTheirShards(t *testing.T) {
 	}
 }
 
-// TestEnqueueBatchStatements: a batch of envelopes is written, on SQLite, with one statement
-// per message and a few per batch (the usage read once per user, multi-row recipient inserts,
-// one INSERT ... SELECT of the accepted events, the rollups), not several per recipient; every
-// recipient still has its queued row and its accepted event, counted in the rollups.
+// TestEnqueueBatchStatements: a batch of envelopes is written with a few statements per
+// batch (the usage read once per user, one multi-row insert each of messages, recipients and
+// accepted events, the rollups), not several per message; every recipient still has its
+// queued row and its accepted event with the ids the rows were given, counted in the
+// rollups. The same holds, at a statement per row, where the rows go in one by one.
 func TestEnqueueBatchStatements(t *testing.T) {
+	for _, rowByRow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rowByRow=%v", rowByRow), func(t *testing.T) { testEnqueueBatch(t, rowByRow) })
+	}
+}
+
+func testEnqueueBatch(t *testing.T, rowByRow bool) {
 	db := storagetest.Open(t)
+	if rowByRow {
+		storage.InsertRowByRow(db)
+	}
 	ctx := context.Background()
 	u, d := seedDomain(t, db)
 	const n = 20
@@ -247,9 +257,9 @@ func TestEnqueueBatchStatements(t *testing.T) {
 	}
 	stmts := db.Statements() - before
 	t.Logf("%d statements for %d messages", stmts, n)
-	max := int64(n + 6)
-	if db.Dialect == storage.MySQL {
-		max = 3*n + 2 + 4 // row by row (see Enqueue), the usage still read once
+	max := int64(8) // begin, usage, messages, recipients, events, 2 rollups, commit
+	if rowByRow {
+		max = 3*n + 2 + 5
 	}
 	if stmts > max {
 		t.Errorf("%d statements for a batch of %d messages, want at most %d", stmts, n, max)
@@ -267,6 +277,9 @@ func TestEnqueueBatchStatements(t *testing.T) {
 			if r.State != storage.StateQueued || r.Email != env.Recipients[j].Email || r.Kind != env.Recipients[j].Kind {
 				t.Errorf("message %d: row %+v", i, r)
 			}
+			if r.ID != env.Recipients[j].ID {
+				t.Errorf("message %d: row id %d, Enqueue said %d", i, r.ID, env.Recipients[j].ID)
+			}
 			ev := evs[j]
 			if ev.Type != storage.EventAccepted || ev.RecipientID != r.ID || ev.Email != r.Email || ev.DomainID != d.ID ||
 				ev.UserID != u.ID || ev.CreatedAt != r.CreatedAt {
@@ -283,5 +296,133 @@ func TestEnqueueBatchStatements(t *testing.T) {
 	}
 	if used, _ := db.MonthlyUsage(ctx, u.ID); used != n+1 {
 		t.Errorf("monthly usage %d, want %d", used, n+1)
+	}
+}
+
+// TestRecordOutcomesBatch: one batch of outcomes, written with a few statements whatever its
+// size, applies each outcome to its own row as the row stands: delivered and deferred (due
+// again at its Next) on rows still leased; a bounce on a row cancelled in flight is recorded
+// and the row keeps its due time, a deferral of one is not; an outcome of a row another
+// owner took over is not, nor a second outcome of the same row. Every applied outcome has
+// its event, with its reply, and a webhook subscribed to it gets an outbox row.
+func TestRecordOutcomesBatch(t *testing.T) {
+	for _, rowByRow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rowByRow=%v", rowByRow), func(t *testing.T) {
+			dsn := storagetest.DSN(t)
+			db := storagetest.OpenDSN(t, dsn)
+			if rowByRow {
+				storage.InsertRowByRow(db)
+			}
+			ctx := context.Background()
+			u, d := seedDomain(t, db)
+			if _, err := db.CreateWebhook(ctx, &storage.Webhook{DomainID: d.ID, UserID: u.ID, Event: storage.EventDelivered, URL: "http://127.0.0.1:9/hook"}); err != nil {
+				t.Fatal(err)
+			}
+			var envs []*storage.Envelope
+			for i := 0; i < 30; i++ {
+				envs = append(envs, envelope(u, d, fmt.Sprintf("44444444-4444-4444-4444-%012d", i), `["b"]`, fmt.Sprintf("r%d@r.test", i)))
+			}
+			if _, err := db.Enqueue(ctx, envs); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := db.ClaimDue(ctx, "node-a", 30, time.Minute, 0)
+			if err != nil || len(rows) != 30 {
+				t.Fatalf("claimed %d, %v", len(rows), err)
+			}
+			byEmail := map[string]*storage.Recipient{}
+			for i := range rows {
+				byEmail[rows[i].Email] = &rows[i]
+			}
+			// r0 is cancelled in flight and bounces; r1 is cancelled and defers; r2 was taken
+			// over by node-b.
+			raw := storagetest.Raw(t, dsn)
+			for _, e := range []string{"r0@r.test", "r1@r.test"} {
+				if _, err := raw.Exec("UPDATE recipients SET state = 'cancelled' WHERE id = ?", byEmail[e].ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := raw.Exec("UPDATE recipients SET lease_owner = 'node-b' WHERE id = ?", byEmail["r2@r.test"].ID); err != nil {
+				t.Fatal(err)
+			}
+			due := byEmail["r0@r.test"].NextAttemptAt
+			later := time.Now().Unix() + 600
+			var outs []storage.Outcome
+			for i := 0; i < 30; i++ {
+				r := byEmail[fmt.Sprintf("r%d@r.test", i)]
+				o := storage.Outcome{Recipient: r, Tags: []string{"b"}, State: storage.StateDelivered, Code: 250, Reply: fmt.Sprintf("2.0.0 queued as Q%d", i)}
+				switch i {
+				case 0:
+					o.State, o.Code, o.Reply = storage.StateBounced, 550, "5.1.1 no such user"
+				case 1, 3:
+					o.State, o.Code, o.Reply, o.Next = storage.StateDeferred, 451, "4.7.1 try later", later
+				}
+				outs = append(outs, o)
+			}
+			outs = append(outs, storage.Outcome{Recipient: byEmail["r4@r.test"], State: storage.StateBounced, Code: 550, Reply: "second"})
+			before := db.Statements()
+			applied, err := db.RecordOutcomes(ctx, outs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stmts := db.Statements() - before
+			t.Logf("%d statements for %d outcomes", stmts, len(outs))
+			// Begin, the rows read, their update, the events, the webhooks, the messages, the
+			// outbox rows, six counters (three types, two tags), commit.
+			if want := int64(14); !rowByRow && stmts > want {
+				t.Errorf("%d statements for %d outcomes, want at most %d", stmts, len(outs), want)
+			}
+			for i, ok := range applied {
+				if want := i != 1 && i != 2 && i != 30; ok != want {
+					t.Errorf("outcome %d applied=%v, want %v", i, ok, want)
+				}
+			}
+			check := func(email, state string, code int, reply string, next int64, attempts int) {
+				t.Helper()
+				r, err := db.RecipientByID(ctx, byEmail[email].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.State != state || r.LastCode != code || r.LastReply != reply || (next >= 0 && r.NextAttemptAt != next) ||
+					r.Attempts != attempts || (attempts > 0 && r.LeaseOwner != "") {
+					t.Errorf("%s: %+v, want %s %d %q next %d attempts %d", email, r, state, code, reply, next, attempts)
+				}
+			}
+			check("r0@r.test", storage.StateBounced, 550, "5.1.1 no such user", due, 1)
+			check("r1@r.test", storage.StateCancelled, 0, "", -1, 0)
+			check("r2@r.test", storage.StateSending, 0, "", -1, 0)
+			check("r3@r.test", storage.StateDeferred, 451, "4.7.1 try later", later, 1)
+			check("r4@r.test", storage.StateDelivered, 250, "2.0.0 queued as Q4", 0, 1)
+			check("r29@r.test", storage.StateDelivered, 250, "2.0.0 queued as Q29", 0, 1)
+			var delivered int
+			for i, env := range envs {
+				evs, err := db.MessageEvents(ctx, env.Message.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 2
+				if i == 1 || i == 2 {
+					want = 1
+				}
+				if len(evs) != want {
+					t.Fatalf("message %d: events %+v", i, evs)
+				}
+				if want == 2 {
+					ev := evs[1]
+					if ev.Type != outs[i].State || ev.Code != outs[i].Code || ev.Details != outs[i].Reply || ev.RecipientID != outs[i].Recipient.ID {
+						t.Errorf("message %d: event %+v for outcome %+v", i, ev, outs[i])
+					}
+					if ev.Type == storage.EventDelivered {
+						delivered++
+					}
+				}
+			}
+			var outbox int
+			if err := raw.QueryRow("SELECT COUNT(*) FROM outbox o JOIN events e ON e.id = o.event_id AND e.type = 'delivered'").Scan(&outbox); err != nil {
+				t.Fatal(err)
+			}
+			if outbox != delivered || delivered != 26 {
+				t.Errorf("%d outbox rows for %d delivered events, want 26 each", outbox, delivered)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -218,42 +219,94 @@ func Endpoint(raw string) string {
 	return e
 }
 
-// outboxHook runs inside the transaction of every (non-bot) event: it writes one outbox row
-// per webhook of the event's domain subscribed to its type, and one callback row when the
-// message has a callback_url and the event has a GatewayAPI status.
-func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
-	wantWebhooks := WebhookEvents[ev.Type]
-	status := CallbackStatus(ev)
-	if !wantWebhooks && status == "" {
-		return nil
+// outboxHook runs inside the transaction of every insert of (non-bot) events: for each, it
+// writes one outbox row per webhook of the event's domain subscribed to its type, and one
+// callback row when the message has a callback_url and the event has a GatewayAPI status.
+// Whatever the number of events, the webhooks of their domains are read in one statement,
+// the messages the writer did not have at hand in another, and the rows written in one
+// multi-row insert.
+func outboxHook(ctx context.Context, tx *sqlxTx, evs []*Event) error {
+	type hookKey struct {
+		domain int64
+		event  string
 	}
-	type hook struct {
-		ID  int64  `db:"id"`
-		URL string `db:"url"`
+	var domains []int64
+	for _, ev := range evs {
+		if WebhookEvents[ev.Type] && !slices.Contains(domains, ev.DomainID) {
+			domains = append(domains, ev.DomainID)
+		}
 	}
-	var hooks []hook
-	if wantWebhooks {
-		if err := tx.SelectContext(ctx, &hooks, "SELECT id, url FROM domain_webhooks WHERE domain_id = ? AND event = ? ORDER BY id",
-			ev.DomainID, ev.Type); err != nil {
+	hooks := map[hookKey][]webhookTarget{}
+	if len(domains) > 0 {
+		in, args := inList(domains)
+		var all []webhookTarget
+		if err := tx.SelectContext(ctx, &all, "SELECT domain_id, event, id, url FROM domain_webhooks WHERE domain_id IN ("+in+") ORDER BY id",
+			args...); err != nil {
 			return fmt.Errorf("outbox: webhooks: %w", err)
 		}
-	}
-	if len(hooks) == 0 && status == "" {
-		return nil
-	}
-	var m outboxMessage
-	if msg := ev.message; msg != nil {
-		m = outboxMessage{ID: msg.ID, UUID: msg.UUID, MailFrom: msg.MailFrom, Subject: msg.Subject, Tags: msg.Tags,
-			CallbackURL: msg.CallbackURL, UserRef: msg.UserRef, RequestID: msg.RequestID, JourneyID: msg.JourneyID,
-			ActionID: msg.ActionID}
-	} else if ev.MessageID > 0 {
-		err := tx.GetContext(ctx, &m, `SELECT id, uuid, mail_from, subject, tags, callback_url, userref, request_id,
-			journey_id, action_id FROM messages WHERE id = ?`, ev.MessageID)
-		if err != nil && notFound(err) != ErrNotFound {
-			return fmt.Errorf("outbox: message: %w", err)
+		for _, h := range all {
+			k := hookKey{h.DomainID, h.Event}
+			hooks[k] = append(hooks[k], h)
 		}
 	}
-	ts := ev.CreatedAt
+	hooksOf := func(ev *Event) []webhookTarget {
+		if !WebhookEvents[ev.Type] {
+			return nil
+		}
+		return hooks[hookKey{ev.DomainID, ev.Type}]
+	}
+	msgs := map[int64]*outboxMessage{}
+	var read []int64
+	for _, ev := range evs {
+		if len(hooksOf(ev)) == 0 && CallbackStatus(ev) == "" {
+			continue
+		}
+		if msg := ev.message; msg != nil {
+			msgs[msg.ID] = &outboxMessage{ID: msg.ID, UUID: msg.UUID, MailFrom: msg.MailFrom, Subject: msg.Subject, Tags: msg.Tags,
+				CallbackURL: msg.CallbackURL, UserRef: msg.UserRef, RequestID: msg.RequestID, JourneyID: msg.JourneyID,
+				ActionID: msg.ActionID}
+		} else if ev.MessageID > 0 && !slices.Contains(read, ev.MessageID) {
+			read = append(read, ev.MessageID)
+		}
+	}
+	if len(read) > 0 {
+		in, args := inList(read)
+		var ms []outboxMessage
+		if err := tx.SelectContext(ctx, &ms, `SELECT id, uuid, mail_from, subject, tags, callback_url, userref, request_id,
+			journey_id, action_id FROM messages WHERE id IN (`+in+`)`, args...); err != nil {
+			return fmt.Errorf("outbox: message: %w", err)
+		}
+		for i := range ms {
+			msgs[ms[i].ID] = &ms[i]
+		}
+	}
+	var rows []*OutboxRow
+	for _, ev := range evs {
+		m := msgs[ev.MessageID]
+		if m == nil {
+			m = &outboxMessage{} // an event of no message, or of one since removed
+		}
+		add, err := outboxRows(ev, hooksOf(ev), m)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, add...)
+	}
+	return insertOutbox(ctx, tx, rows...)
+}
+
+// webhookTarget is a domain webhook an event is written to the outbox for.
+type webhookTarget struct {
+	DomainID int64  `db:"domain_id"`
+	Event    string `db:"event"`
+	ID       int64  `db:"id"`
+	URL      string `db:"url"`
+}
+
+// outboxRows are the outbox rows of one event of message m: one for each of its webhooks,
+// and its callback.
+func outboxRows(ev *Event, hooks []webhookTarget, m *outboxMessage) ([]*OutboxRow, error) {
+	var rows []*OutboxRow
 	if len(hooks) > 0 {
 		var tags []string
 		if m.Tags != "" {
@@ -273,16 +326,14 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 		}
 		body, err := jsonBytes(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, h := range hooks {
-			if err := insertOutbox(ctx, tx, &OutboxRow{Kind: OutboxWebhook, DomainID: ev.DomainID, EventID: ev.ID,
-				WebhookID: h.ID, URL: h.URL, Payload: string(body)}, ts); err != nil {
-				return err
-			}
+			rows = append(rows, &OutboxRow{Kind: OutboxWebhook, DomainID: ev.DomainID, EventID: ev.ID, WebhookID: h.ID,
+				URL: h.URL, Payload: string(body)})
 		}
 	}
-	if status != "" && m.CallbackURL != "" {
+	if status := CallbackStatus(ev); status != "" && m.CallbackURL != "" {
 		details := ""
 		if ev.Type != EventAccepted {
 			details = SMTPReply(ev.Code, ev.Details)
@@ -290,26 +341,30 @@ func outboxHook(ctx context.Context, tx *sqlxTx, ev *Event) error {
 		body, err := jsonBytes(CallbackPayload{ID: m.callbackID(), Time: ev.CreatedAt, EmailAddress: ev.Email, Status: status,
 			UserRef: m.UserRef, Details: details, CallbackURL: m.CallbackURL})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := insertOutbox(ctx, tx, &OutboxRow{Kind: OutboxCallback, DomainID: ev.DomainID, EventID: ev.ID,
-			URL: m.CallbackURL, Payload: string(body)}, ts); err != nil {
-			return err
-		}
+		rows = append(rows, &OutboxRow{Kind: OutboxCallback, DomainID: ev.DomainID, EventID: ev.ID, URL: m.CallbackURL,
+			Payload: string(body)})
 	}
-	return nil
+	return rows, nil
 }
 
-func insertOutbox(ctx context.Context, tx *sqlxTx, o *OutboxRow, ts int64) error {
+var outboxInsertCols = []string{"kind", "domain_id", "event_id", "webhook_id", "url", "endpoint", "payload", "state",
+	"attempts", "next_attempt_at", "lease_owner", "lease_expires_at", "last_status", "last_error", "created_at", "updated_at"}
+
+// insertOutbox writes pending outbox rows, due now, with multi-row inserts (their ids are not
+// needed).
+func insertOutbox(ctx context.Context, tx *sqlxTx, add ...*OutboxRow) error {
 	t := now()
-	o.Endpoint = Endpoint(o.URL)
-	o.State, o.NextAttemptAt, o.CreatedAt, o.UpdatedAt = OutboxPending, t, t, t
-	_, err := tx.NamedExecContext(ctx, `INSERT INTO outbox (kind, domain_id, event_id, webhook_id, url, endpoint, payload,
-		state, attempts, next_attempt_at, lease_owner, lease_expires_at, last_status, last_error, created_at, updated_at)
-		VALUES (:kind, :domain_id, :event_id, :webhook_id, :url, :endpoint, :payload, :state, 0, :next_attempt_at, '', 0, 0, '',
-		:created_at, :updated_at)`, o)
-	if err != nil {
-		return fmt.Errorf("outbox: insert: %w", err)
+	rows := make([][]any, len(add))
+	for i, o := range add {
+		o.Endpoint = Endpoint(o.URL)
+		o.State, o.NextAttemptAt, o.CreatedAt, o.UpdatedAt = OutboxPending, t, t, t
+		rows[i] = []any{o.Kind, o.DomainID, o.EventID, o.WebhookID, o.URL, o.Endpoint, o.Payload, o.State, 0, o.NextAttemptAt,
+			"", 0, 0, "", o.CreatedAt, o.UpdatedAt}
+	}
+	if _, err := insertRows(ctx, tx, idMode{}, "outbox", outboxInsertCols, rows); err != nil {
+		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil
 }

@@ -136,11 +136,13 @@ type Outcome struct {
 }
 
 // RecordOutcomes writes attempt outcomes in one transaction: for each, the row's new state
-// and an event of the same type (through InsertEvent), plus a suppression when asked. An
+// and an event of the same type (through insertEvents), plus a suppression when asked. An
 // outcome only applies while its row is still leased to the same owner in state sending, so
 // a row whose lease expired and was taken over is never reported twice. A row cancelled
 // while its attempt was in flight stays cancelled, unless the attempt was final (delivered or
 // bounced): what really happened to the mail is recorded. applied tells which outcomes took.
+// A batch costs a few statements whatever its size: the rows read (locked, on MySQL) at
+// once, their new states written by one UPDATE, the events by one multi-row insert.
 func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []bool, err error) {
 	applied = make([]bool, len(outs))
 	err = db.retryTx(ctx, func(tx *sqlxTx) error {
@@ -150,33 +152,15 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 		// the rollup rows are shared with the acceptance path and other nodes, so they are
 		// written once per batch and locked for as short a part of the transaction as
 		// possible.
-		for i, o := range outs {
-			r := o.Recipient
-			next := int64(0)
-			if o.State == StateDeferred {
-				next = o.Next
+		for chunk := 0; chunk < len(outs); chunk += outcomeChunk {
+			part := outs[chunk:min(len(outs), chunk+outcomeChunk)]
+			if err := applyOutcomes(ctx, tx, part, applied[chunk:], ts); err != nil {
+				return err
 			}
-			reply := queueClip(o.Reply, 2000)
-			res, err := tx.ExecContext(ctx, `UPDATE recipients SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
-				lease_owner = '', lease_expires_at = 0, last_code = ?, last_reply = ?, updated_at = ?
-				WHERE id = ? AND lease_owner = ? AND state = 'sending'`,
-				o.State, next, o.Code, reply, ts, r.ID, r.LeaseOwner)
-			n, err := queueAffected(res, err)
-			if err != nil {
-				return fmt.Errorf("record outcome: %w", err)
-			}
-			if n == 0 && (o.State == StateDelivered || o.State == StateBounced) {
-				res, err = tx.ExecContext(ctx, `UPDATE recipients SET state = ?, attempts = attempts + 1, lease_owner = '',
-					lease_expires_at = 0, last_code = ?, last_reply = ?, updated_at = ?
-					WHERE id = ? AND lease_owner = ? AND state = 'cancelled'`,
-					o.State, o.Code, reply, ts, r.ID, r.LeaseOwner)
-				if n, err = queueAffected(res, err); err != nil {
-					return fmt.Errorf("record outcome: %w", err)
-				}
-			}
-			applied[i] = n > 0
 		}
 		acc := rollups{} // the batch's counters, each written once at the end
+		var evs []*Event
+		var tags [][]string
 		for i, o := range outs {
 			if !applied[i] {
 				continue
@@ -187,10 +171,15 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 			if o.Message != nil && o.Message.ID == r.MessageID {
 				ev.message = o.Message
 			}
-			if err := insertEvent(ctx, tx, ev, o.Tags, acc); err != nil {
-				return err
-			}
-			if o.Suppress != "" {
+			evs = append(evs, ev)
+			tags = append(tags, o.Tags)
+		}
+		if err := insertEvents(ctx, tx, db.ids, evs, tags, acc); err != nil {
+			return err
+		}
+		for i, o := range outs {
+			if applied[i] && o.Suppress != "" {
+				r := o.Recipient
 				if _, err := Suppress(ctx, tx, domainSuppression(r.UserID, r.DomainID, r.Email, o.Suppress, o.Reply)); err != nil {
 					return err
 				}
@@ -199,6 +188,87 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []Outcome) (applied []boo
 		return acc.apply(ctx, tx)
 	})
 	return applied, err
+}
+
+// outcomeChunk bounds the rows one outcome UPDATE writes (9 parameters a row).
+const outcomeChunk = 256
+
+// applyOutcomes writes the new states of outs' rows, those still leased to the outcome's
+// owner: one read of the rows (FOR UPDATE on MySQL; SQLite's transaction holds the write
+// lock), one UPDATE of those that apply. It sets applied[i] for each outs[i] written.
+func applyOutcomes(ctx context.Context, tx *sqlxTx, outs []Outcome, applied []bool, ts int64) error {
+	ids := make([]int64, len(outs))
+	for i, o := range outs {
+		ids[i] = o.Recipient.ID
+	}
+	in, args := inList(ids)
+	lock := ""
+	if tx.DriverName() == "mysql" {
+		lock = " FOR UPDATE"
+	}
+	type row struct {
+		ID         int64  `db:"id"`
+		State      string `db:"state"`
+		LeaseOwner string `db:"lease_owner"`
+	}
+	var cur []row
+	if err := tx.SelectContext(ctx, &cur, "SELECT id, state, lease_owner FROM recipients WHERE id IN ("+in+") ORDER BY id"+lock, args...); err != nil {
+		return fmt.Errorf("record outcome: %w", err)
+	}
+	rows := make(map[int64]row, len(cur))
+	for _, c := range cur {
+		rows[c.ID] = c
+	}
+	var set, next, code, reply, where strings.Builder
+	var setArgs, nextArgs, codeArgs, replyArgs, whereArgs []any
+	for i, o := range outs {
+		r := o.Recipient
+		was, ok := rows[r.ID]
+		final := o.State == StateDelivered || o.State == StateBounced
+		switch {
+		case !ok || was.LeaseOwner != r.LeaseOwner:
+			continue
+		case was.State == StateSending:
+			n := int64(0)
+			if o.State == StateDeferred {
+				n = o.Next
+			}
+			next.WriteString(" WHEN ? THEN ?")
+			nextArgs = append(nextArgs, r.ID, n)
+		case final && was.State == StateCancelled:
+			// stays where it was due: only the outcome is recorded
+		default:
+			continue
+		}
+		delete(rows, r.ID) // one outcome per row
+		applied[i] = true
+		set.WriteString(" WHEN ? THEN ?")
+		setArgs = append(setArgs, r.ID, o.State)
+		code.WriteString(" WHEN ? THEN ?")
+		codeArgs = append(codeArgs, r.ID, o.Code)
+		reply.WriteString(" WHEN ? THEN ?")
+		replyArgs = append(replyArgs, r.ID, queueClip(o.Reply, 2000))
+		if len(whereArgs) > 0 {
+			where.WriteString(", ")
+		}
+		where.WriteString("?")
+		whereArgs = append(whereArgs, r.ID)
+	}
+	if len(whereArgs) == 0 {
+		return nil
+	}
+	nextCase := "next_attempt_at"
+	if len(nextArgs) > 0 {
+		nextCase = "CASE id" + next.String() + " ELSE next_attempt_at END"
+	}
+	q := "UPDATE recipients SET state = CASE id" + set.String() + " END, attempts = attempts + 1, next_attempt_at = " + nextCase +
+		", lease_owner = '', lease_expires_at = 0, last_code = CASE id" + code.String() + " END, last_reply = CASE id" +
+		reply.String() + " END, updated_at = ? WHERE id IN (" + where.String() + ")"
+	qArgs := slices.Concat(setArgs, nextArgs, codeArgs, replyArgs, []any{ts}, whereArgs)
+	if _, err := tx.ExecContext(ctx, q, qArgs...); err != nil {
+		return fmt.Errorf("record outcome: %w", err)
+	}
+	return nil
 }
 
 // ReleaseLeases gives back every row owner still holds (a graceful stop): each goes back to

@@ -139,6 +139,6 @@ func (db *DB) EnqueueWebhookTest(ctx context.Context, w *Webhook) error {
 	}
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		return insertOutbox(ctx, tx, &OutboxRow{Kind: OutboxWebhook, DomainID: w.DomainID, WebhookID: w.ID, URL: w.URL,
-			Payload: string(body)}, t)
+			Payload: string(body)})
 	})
 }

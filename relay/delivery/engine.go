@@ -427,10 +427,19 @@ func (e *Engine) flush(batch []storage.Outcome) {
 // (the VERP envelope sender differs per recipient), over the route's pooled connections.
 func (e *Engine) deliverGroup(g *group) {
 	ctx := e.runCtx
-	msg, err := e.DB.MessageByID(ctx, g.messageID)
+	msg, dom, err := e.DB.MessageForDelivery(ctx, g.messageID)
 	if errors.Is(err, storage.ErrNotFound) {
-		e.finishAll(g, nil, fail("5.3.0", "message is no longer stored"))
-		return
+		// The message is gone, or its sender domain (then the message is read alone, for
+		// the outcome's events).
+		msg, err = e.DB.MessageByID(ctx, g.messageID)
+		if errors.Is(err, storage.ErrNotFound) {
+			e.finishAll(g, nil, fail("5.3.0", "message is no longer stored"))
+			return
+		}
+		if err == nil {
+			e.finishAll(g, msg, fail("5.3.0", "sender domain no longer exists"))
+			return
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -438,19 +447,6 @@ func (e *Engine) deliverGroup(g *group) {
 		}
 		e.Log.Error("delivery: load message", "message", g.messageID, "err", err)
 		e.finishAll(g, nil, temp("4.3.0", "temporary local problem loading the message"))
-		return
-	}
-	dom, err := e.DB.DomainByID(ctx, msg.DomainID, 0)
-	if errors.Is(err, storage.ErrNotFound) {
-		e.finishAll(g, msg, fail("5.3.0", "sender domain no longer exists"))
-		return
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return // stopping hard: Stop releases the rows
-		}
-		e.Log.Error("delivery: load domain", "domain", msg.DomainID, "err", err)
-		e.finishAll(g, msg, temp("4.3.0", "temporary local problem loading the sender domain"))
 		return
 	}
 	signer, err := e.signer(dom)

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,5 +284,42 @@ func TestStopReleasesLeases(t *testing.T) {
 	}
 	if n := countEvents(t, db, env.Message.ID, storage.EventDeferred); n != 0 {
 		t.Fatalf("an interrupted attempt recorded %d deferrals", n)
+	}
+}
+
+// TestMessageOrDomainGone: a queued recipient whose sender domain row is gone bounces with
+// 5.3.0 "sender domain no longer exists", one whose message is gone with "message is no
+// longer stored"; neither reaches the sink, and another message still does.
+func TestMessageOrDomainGone(t *testing.T) {
+	dsn := storagetest.DSN(t)
+	db := storagetest.OpenDSN(t, dsn)
+	f := deliverytest.New(t, db, deliverytest.Keys(t), "gone", "gone.test")
+	noDomain := f.Send(t, "a@dest.test")
+	noMessage := f.Send(t, "b@dest.test")
+	raw := storagetest.Raw(t, dsn)
+	// The first message now names a domain that does not exist, and the second message's row
+	// is gone (the API's removals take the queue along; a bare DELETE does not).
+	other := deliverytest.New(t, db, f.Keys, "other", "other.test")
+	if _, err := raw.Exec("UPDATE messages SET domain_id = ? WHERE id = ?", other.Domain.ID+1000, noDomain.Message.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE recipients SET domain_id = ? WHERE message_id = ?", other.Domain.ID+1000, noDomain.Message.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("DELETE FROM messages WHERE id = ?", noMessage.Message.ID); err != nil {
+		t.Fatal(err)
+	}
+	fine := other.Send(t, "c@dest.test")
+	sink := smtptest.Start(t, smtptest.Options{})
+	engine(t, db, f, sink, "node-a", delivery.Config{Workers: 2}).Start()
+	deliverytest.WaitState(t, db, fine, 10*time.Second, storage.StateDelivered)
+	for env, reply := range map[*storage.Envelope]string{noDomain: "sender domain no longer exists", noMessage: "message is no longer stored"} {
+		rows := deliverytest.WaitState(t, db, env, 10*time.Second, storage.StateBounced)
+		if r := rows[0]; r.LastCode != 0 || !strings.Contains(r.LastReply, "5.3.0 "+reply) {
+			t.Errorf("%s: %+v, want bounced with 5.3.0 %q", r.Email, r, reply)
+		}
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 {
+		t.Fatalf("sink has %d messages, want only c@dest.test's", len(msgs))
 	}
 }
