@@ -17,6 +17,7 @@ import (
 	"gatewayd/config"
 	"gatewayd/dispatcher"
 	"gatewayd/relay/dkim"
+	"gatewayd/relay/outbound"
 	"gatewayd/relay/resolve"
 	"gatewayd/secret"
 	"gatewayd/storage"
@@ -41,10 +42,15 @@ type App struct {
 	// Enqueued, when set, is called after a message is committed (wakes delivery workers).
 	Enqueued func()
 
-	// groupLimitCache keeps user groups' limits for the send path (usergroups.go).
-	groupLimitCache groupLimitCache
-	// routeCache keeps users' gateway routes for the delivery engine (gateways.go).
-	routeCache routeCache
+	// groupLimitCache keeps user groups' limits for the send path, which would otherwise
+	// read the group on every message (usergroups.go).
+	groupLimitCache memo[int64, GroupLimits]
+	// routeCache keeps users' gateway routes for the delivery engine (gateways.go); nil: no
+	// usable bound gateway.
+	routeCache memo[int64, *outbound.Route]
+	// relayNets keeps the senders a client address may relay for without AUTH
+	// (smtprelay.go).
+	relayNets memo[string, []*RelaySender]
 	// dummyHash is a bcrypt hash at BcryptCost for logins of unknown names.
 	dummyHash     string
 	dummyHashOnce sync.Once

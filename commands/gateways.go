@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -171,12 +170,16 @@ func (a *App) gatewayRoute(g *storage.Gateway) (*outbound.Route, error) {
 // routeCacheTTL at most: another node's change takes effect here within that time.
 func (a *App) GatewayRoute(ctx context.Context, userID int64) (*outbound.Route, bool, error) {
 	gen := a.DB.GatewayChanges() // before the read: a change during it makes the entry stale
-	if rt, ok, hit := a.routeCache.get(userID, gen); hit {
-		return rt, ok, nil
+	if rt, hit := a.routeCache.get(userID, gen); hit {
+		if rt == nil {
+			return nil, false, nil
+		}
+		cp := *rt // each caller gets its own copy
+		return &cp, true, nil
 	}
 	g, err := a.DB.RouteGateway(ctx, userID)
 	if isNotFound(err) {
-		a.routeCache.put(userID, gen, nil)
+		a.routeCache.put(userID, gen, nil, routeCacheTTL)
 		return nil, false, nil
 	}
 	if err != nil {
@@ -186,53 +189,14 @@ func (a *App) GatewayRoute(ctx context.Context, userID int64) (*outbound.Route, 
 	if err != nil {
 		return nil, false, err
 	}
-	a.routeCache.put(userID, gen, rt)
+	cp := *rt
+	a.routeCache.put(userID, gen, &cp, routeCacheTTL)
 	return rt, true, nil
 }
 
 // routeCacheTTL bounds how long a node keeps a user's route after reading it: the time
 // another node's change to a gateway or binding takes to reach this node's deliveries.
 const routeCacheTTL = 10 * time.Second
-
-// routeCache keeps users' gateway routes for the delivery engine.
-type routeCache struct {
-	mu sync.Mutex
-	m  map[int64]cachedRoute
-}
-
-type cachedRoute struct {
-	rt    *outbound.Route // nil: no usable bound gateway
-	gen   int64           // GatewayChanges when it was read
-	until time.Time
-}
-
-// get returns the user's route if it was read at generation gen and is not too old.
-func (c *routeCache) get(userID, gen int64) (rt *outbound.Route, ok, hit bool) {
-	c.mu.Lock()
-	e, found := c.m[userID]
-	c.mu.Unlock()
-	if !found || e.gen != gen || !timeNow().Before(e.until) {
-		return nil, false, false
-	}
-	if e.rt == nil {
-		return nil, false, true
-	}
-	rt2 := *e.rt // each caller gets its own copy
-	return &rt2, true, true
-}
-
-func (c *routeCache) put(userID, gen int64, rt *outbound.Route) {
-	if rt != nil {
-		cp := *rt
-		rt = &cp
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= 100000 {
-		c.m = map[int64]cachedRoute{} // bounded: start over rather than grow without end
-	}
-	c.m[userID] = cachedRoute{rt: rt, gen: gen, until: timeNow().Add(routeCacheTTL)}
-	c.mu.Unlock()
-}
 
 // Messages of a host the outbound address policy refuses (B2Core host, Tenevo server).
 const (

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gatewayd/dispatcher"
@@ -492,32 +491,10 @@ type GroupLimits struct {
 // groupLimitTTL is how long a node trusts the limits it read (another node may change them).
 const groupLimitTTL = 30 * time.Second
 
-// groupLimitCache keeps groups' limits for the send path, which would otherwise read the
-// group on every message.
-type groupLimitCache struct {
-	mu sync.Mutex
-	m  map[int64]cachedGroupLimits
-}
-
-type cachedGroupLimits struct {
-	GroupLimits
-	until time.Time
-}
-
-func (c *groupLimitCache) forget(id int64) {
-	c.mu.Lock()
-	delete(c.m, id)
-	c.mu.Unlock()
-}
-
 // groupLimits returns a group's limits (none for a group that is gone).
 func (a *App) groupLimits(ctx context.Context, groupID int64) (GroupLimits, error) {
-	c := &a.groupLimitCache
-	c.mu.Lock()
-	e, ok := c.m[groupID]
-	c.mu.Unlock()
-	if ok && timeNow().Before(e.until) {
-		return e.GroupLimits, nil
+	if l, ok := a.groupLimitCache.get(groupID, 0); ok {
+		return l, nil
 	}
 	g, err := a.DB.GroupByID(ctx, groupID)
 	if err != nil && !isNotFound(err) {
@@ -530,12 +507,7 @@ func (a *App) groupLimits(ctx context.Context, groupID int64) (GroupLimits, erro
 		d, _ := dispatcher.AsInt(s["LimitEmailGatewaySenderDomains"])
 		l = GroupLimits{MonthlySend: max(n, 0), SenderDomains: int(max(d, 0))}
 	}
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[int64]cachedGroupLimits{}
-	}
-	c.m[groupID] = cachedGroupLimits{l, timeNow().Add(groupLimitTTL)}
-	c.mu.Unlock()
+	a.groupLimitCache.put(groupID, 0, l, groupLimitTTL)
 	return l, nil
 }
 

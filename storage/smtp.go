@@ -52,6 +52,7 @@ func init() {
 
 // CreateSMTPCredential stores c and sets c.ID; a username already taken is ErrDuplicate.
 func (db *DB) CreateSMTPCredential(ctx context.Context, c *SMTPCredential) error {
+	defer db.senderChanges.Add(1) // a new credential may open relaying to an address at once
 	c.CreatedAt = now()
 	c.UpdatedAt = c.CreatedAt
 	res, err := db.w.NamedExecContext(ctx, `INSERT INTO smtp_credentials (domain_id, user_id, username,

@@ -172,6 +172,26 @@ func TestAllowedNetworks(t *testing.T) {
 	if m.DomainID != relayID || m.Source != "smtp" || len(rs) != 1 || rs[0].Email != "user@dest.test" || rs[0].State != storage.StateQueued {
 		t.Errorf("stored %+v %+v", m, rs)
 	}
+	c.cmd(221, "QUIT")
+
+	// What one connection read of the address's credentials serves the next connections
+	// from it for a moment, but never past a change on the node: a credential added now
+	// serves the very next connection, and a domain disabled now refuses it.
+	third := f.env.AddDomain(f.user, "third.example")
+	f.env.EnableDomain(third)
+	f.addSMTP(third, "127.0.0.0/8")
+	c = dial(t, f.addr)
+	c.ehlo()
+	c.cmd(250, "MAIL FROM:<app@third.example>")
+	c.cmd(221, "QUIT")
+	if err := f.env.Server.DB.SetDomainStatus(context.Background(), relayID, "Disabled", 0); err != nil {
+		t.Fatal(err)
+	}
+	c = dial(t, f.addr)
+	c.ehlo()
+	if code, msg := c.send2("MAIL FROM:<app@relay.example>"); code != 550 || msg != "5.7.1 Sender domain is not active" {
+		t.Errorf("MAIL for the domain disabled a moment ago: %d %s", code, msg)
+	}
 }
 
 func TestMailRcptPolicy(t *testing.T) {
