@@ -669,3 +669,61 @@ func TestSendIdempotency(t *testing.T) {
 		t.Fatalf("new key on a disabled account: %v", codes)
 	}
 }
+
+// TestSenderReadOncePerSecond: a sender key, its domain and its owner are read by the first
+// of a burst of sends and serve the next ones (a send then costs the suppression check and
+// its share of the group commit), but never past a change made on this node: a domain
+// disabled, an account disabled and a key deleted each refuse the very next send.
+func TestSenderReadOncePerSecond(t *testing.T) {
+	e := apptest.Start(t, nil)
+	s := newSender(t, e, "alice", "example.com")
+	messageID(t, s.v1(basic())) // the first send reads them
+	db := e.Server.DB
+	before := db.Statements()
+	const n = 10
+	for i := 0; i < n; i++ {
+		messageID(t, s.v1(basic()))
+	}
+	per := float64(db.Statements()-before) / n
+	t.Logf("%.1f statements per HTTP send", per)
+	if per > 6 {
+		t.Errorf("%.1f statements per HTTP send, want at most 6 (the key, domain and owner not read again)", per)
+	}
+
+	ctx := context.Background()
+	if err := db.SetDomainStatus(ctx, s.domain, "Disabled", 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.v1(basic()); r.Status == 200 && bytes.Contains(r.Body, []byte(`"MessageID"`)) {
+		t.Fatalf("send right after the domain was disabled: %s", r.Body)
+	}
+	if err := db.SetDomainStatus(ctx, s.domain, "Enabled", 0); err != nil {
+		t.Fatal(err)
+	}
+	messageID(t, s.v1(basic()))
+	flags(t, e, "alice", func(u *storage.User) { u.AccountStatus = "Disabled" })
+	if r := s.v1(basic()); r.Status == 200 && bytes.Contains(r.Body, []byte(`"MessageID"`)) {
+		t.Fatalf("send right after the account was disabled: %s", r.Body)
+	}
+	flags(t, e, "alice", func(u *storage.User) { u.AccountStatus = "Enabled" })
+	messageID(t, s.v1(basic()))
+	keys := e.MustAPI(map[string]any{"Command": "emailgateway.getapis", "SessionID": s.user.SessionID, "DomainID": s.domain})
+	b, _ := json.Marshal(keys)
+	var listed struct {
+		APIKeys []struct {
+			APIKeyID json.Number
+			APIKey   string
+		}
+	}
+	if err := json.Unmarshal(b, &listed); err != nil || len(listed.APIKeys) == 0 {
+		t.Fatalf("getapis: %s", b)
+	}
+	for _, k := range listed.APIKeys {
+		if k.APIKey == s.key {
+			e.MustAPI(map[string]any{"Command": "emailgateway.deleteapi", "SessionID": s.user.SessionID, "APIKeyID": k.APIKeyID})
+		}
+	}
+	if r := s.v1(basic()); r.Status == 200 && bytes.Contains(r.Body, []byte(`"MessageID"`)) {
+		t.Fatalf("send right after the key was deleted: %s", r.Body)
+	}
+}

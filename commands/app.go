@@ -51,6 +51,10 @@ type App struct {
 	// relayNets keeps the senders a client address may relay for without AUTH
 	// (smtprelay.go).
 	relayNets memo[string, []*RelaySender]
+	// senderKeys and senders keep sender API keys, by hash, and their domains and owners for
+	// the HTTP send path (auth.go, send.go).
+	senderKeys memo[string, *storage.DomainAPIKey]
+	senders    memo[[2]int64, sendingAs]
 	// dummyHash is a bcrypt hash at BcryptCost for logins of unknown names.
 	dummyHash     string
 	dummyHashOnce sync.Once

@@ -81,7 +81,13 @@ func (a *App) registerSend(r *dispatcher.Registry) {
 }
 
 // sender loads the sender key's domain and user; either gone is Code 2 on the send routes.
+// What it read serves the key's next sends for senderReuse, as senderKey's key does.
 func (a *App) sender(ctx context.Context, p *dispatcher.Principal) (*storage.User, *storage.SenderDomain, error) {
+	gen, key := a.DB.SenderChanges(), [2]int64{p.DomainID, p.UserID}
+	if s, ok := a.senders.get(key, gen); ok {
+		u, d := *s.user, *s.domain // each send gets its own copies
+		return &u, &d, nil
+	}
 	d, err := a.DB.DomainByID(ctx, p.DomainID, p.UserID)
 	if err != nil {
 		return nil, nil, err
@@ -90,7 +96,15 @@ func (a *App) sender(ctx context.Context, p *dispatcher.Principal) (*storage.Use
 	if err != nil {
 		return nil, nil, err
 	}
+	cu, cd := *u, *d
+	a.senders.put(key, gen, sendingAs{&cu, &cd}, senderReuse)
 	return u, d, nil
+}
+
+// sendingAs is a sender key's owner and domain, as sender read them.
+type sendingAs struct {
+	user   *storage.User
+	domain *storage.SenderDomain
 }
 
 // sendStateError maps why an account or domain may not send to the send codes.

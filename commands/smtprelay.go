@@ -35,19 +35,20 @@ type RelaySender struct {
 	User       *storage.User
 
 	// When it was read, and storage's SenderChanges before the read: RelayMail uses it
-	// without reading it again only while nothing changed and for relayReuse at most.
+	// without reading it again only while nothing changed and for senderReuse at most.
 	loadedAt time.Time
 	changes  int64
 }
 
-// relayReuse is how long a sender read at connect or AUTH may serve a MAIL FROM without being
-// read again (when no account, domain or credential changed on this node meanwhile): a
-// change made on another node in that moment is as if made just after the MAIL.
-const relayReuse = time.Second
+// senderReuse is how long a sender read at connect or AUTH may serve a MAIL FROM without being
+// read again, and a sender API key and its domain and owner the next HTTP sends (when no
+// account, domain, key or credential changed on this node meanwhile): a change made on
+// another node in that moment is as if made just after the MAIL or the send.
+const senderReuse = time.Second
 
 // current reports whether s was read moments ago and nothing it depends on changed since.
 func (a *App) current(s *RelaySender) bool {
-	return !s.loadedAt.IsZero() && s.changes == a.DB.SenderChanges() && timeNow().Sub(s.loadedAt) < relayReuse
+	return !s.loadedAt.IsZero() && s.changes == a.DB.SenderChanges() && timeNow().Sub(s.loadedAt) < senderReuse
 }
 
 // RawSubmission is a finished message with its envelope, as a relay client hands it over.
@@ -170,7 +171,7 @@ func (a *App) RelayLogin(ctx context.Context, username, password string) (*Relay
 
 // RelayNetworkSenders returns the credentials a client at ip may relay for without AUTH (their
 // AllowedNetworks contain ip), with their domains and owners. What it read for an address
-// serves that address's next connections for relayReuse, while nothing changed on this node
+// serves that address's next connections for senderReuse, while nothing changed on this node
 // (the rule of a sender reused within a connection): a relay that opens a connection per
 // message, as smtp-source and many PHP mailers do, costs one read a second, not three per
 // message.
@@ -184,7 +185,7 @@ func (a *App) RelayNetworkSenders(ctx context.Context, ip net.IP) ([]*RelaySende
 	if err != nil {
 		return nil, err
 	}
-	a.relayNets.put(key, changes, ss, relayReuse)
+	a.relayNets.put(key, changes, ss, senderReuse)
 	return slices.Clone(ss), nil
 }
 

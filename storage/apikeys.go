@@ -39,6 +39,7 @@ func insertDomainAPIKey(ctx context.Context, tx *sqlxTx, k *DomainAPIKey) error 
 // ReplaceDomainAPIKey deletes the key oldID of the user and stores k in its place, in one
 // transaction. An unknown or foreign oldID is ErrNotFound and nothing changes.
 func (db *DB) ReplaceDomainAPIKey(ctx context.Context, userID, oldID int64, k *DomainAPIKey) error {
+	defer db.senderChanges.Add(1)
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		var domainID int64
 		if err := tx.GetContext(ctx, &domainID, "SELECT domain_id FROM domain_api_keys WHERE id = ? AND user_id = ?", oldID, userID); err != nil {
@@ -55,6 +56,7 @@ func (db *DB) ReplaceDomainAPIKey(ctx context.Context, userID, oldID int64, k *D
 // ReplaceDomainAPIKeys deletes every key of k's domain and stores k, in one transaction
 // (octeth-5.9.4's replaceapi).
 func (db *DB) ReplaceDomainAPIKeys(ctx context.Context, k *DomainAPIKey) error {
+	defer db.senderChanges.Add(1)
 	return db.Tx(ctx, func(tx *sqlxTx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM domain_api_keys WHERE domain_id = ? AND user_id = ?", k.DomainID, k.UserID); err != nil {
 			return err
@@ -79,6 +81,7 @@ func (db *DB) DomainAPIKeys(ctx context.Context, domainID int64) ([]DomainAPIKey
 
 // DeleteDomainAPIKey removes one of the user's keys; another user's key is ErrNotFound.
 func (db *DB) DeleteDomainAPIKey(ctx context.Context, userID, id int64) error {
+	defer db.senderChanges.Add(1)
 	return affected(db.w.ExecContext(ctx, "DELETE FROM domain_api_keys WHERE id = ? AND user_id = ?", id, userID))
 }
 

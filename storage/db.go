@@ -55,8 +55,8 @@ type DB struct {
 	senderChanges atomic.Int64
 }
 
-// SenderChanges counts the writes made through this DB to accounts, sender domains and SMTP
-// credentials (after each has committed or failed): a sender read while it was n may be used
+// SenderChanges counts the writes made through this DB to accounts, sender domains, their API
+// keys and SMTP credentials (after each has committed or failed): a sender read while it was n may be used
 // again without reading it while it is still n (another node's writes are not counted, so
 // such a reuse must also be short-lived).
 func (db *DB) SenderChanges() int64 { return db.senderChanges.Load() }
