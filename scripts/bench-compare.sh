@@ -32,14 +32,16 @@
 #   - memory: gatewayd's RSS with COMPARE_QUEUE_SMALL (10,000) and COMPARE_QUEUE_BIG (100,000)
 #     queued recipients (rows written straight into the database), the highest RSS while it
 #     then delivers from that queue for COMPARE_DRAIN_SECONDS (15 s), and its peak (VmHWM).
-# The table puts each figure next to the one issue 14 measured (gatewayd at 1587c16) and marks
-# each of the issue's targets met or missed.
+# Each system runs once in each of COMPARE_ROUNDS (3) rounds, the order reversed every other
+# round; the table shows the median of the rounds, each figure next to the one issue 14
+# measured (gatewayd at 1587c16), and marks each of the issue's targets met or missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 BIN=bin/gatewayd
 N_SMTP=${COMPARE_SMTP_MESSAGES:-5000}
+ROUNDS=${COMPARE_ROUNDS:-3}
 Q_SMALL=${COMPARE_QUEUE_SMALL:-10000}
 Q_BIG=${COMPARE_QUEUE_BIG:-100000}
 HZ_SECONDS=${COMPARE_HEALTHZ_SECONDS:-10}
@@ -71,6 +73,7 @@ trap 'exit 130' INT TERM
 
 say() { echo "   $*"; }
 put() { echo "$1=$2" >>"$RES"; }
+last() { grep "^$1=" "$RES" | tail -1 | cut -d= -f2; } # this round's figure
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'{n/(b-a):.1f}')" "$@"; }
 jget() { python3 -c 'import json, sys
@@ -195,7 +198,7 @@ smtp_run() {
   else
     put "$name.e2e" "$(rate "$N_SMTP" "$t0" "$t2")"
   fi
-  say "$name: smtp accept $(rate "$N_SMTP" "$t0" "$t1") msgs/s, end-to-end $(grep "^$name.e2e=" "$RES" | cut -d= -f2) msgs/s, $(grep "^$name.cpu=" "$RES" | cut -d= -f2) ms CPU/msg, $(grep "^$name.signed=" "$RES" | cut -d= -f2) signed"
+  say "$name: smtp accept $(rate "$N_SMTP" "$t0" "$t1") msgs/s, end-to-end $(last "$name.e2e") msgs/s, $(last "$name.cpu") ms CPU/msg, $(last "$name.signed") signed"
 }
 
 # --- Postfix ---------------------------------------------------------------------------------
@@ -260,18 +263,30 @@ anvil     unix  - - n -     1 anvil
 scache    unix  - - n -     1 scache
 postlog   unix-dgram n - n - 1 postlogd
 CF
+cp "$PF_DIR/conf/main.cf" "$PF_DIR/conf/main.cf.base"
 PF_VERSION=$(postconf -d -h mail_version 2>/dev/null || echo "?")
-# postfix_run NAME: starts the instance, measures it (master and every child), stops it.
+# postfix_run NAME: starts the instance (postfix_dkim: with OpenDKIM as its milter), measures
+# it (master and every child, and OpenDKIM), stops it.
 postfix_run() {
+  local od=""
+  cp "$PF_DIR/conf/main.cf.base" "$PF_DIR/conf/main.cf"
+  if [ "$1" = postfix_dkim ]; then
+    [ -n "$OD_PID" ] || return 0
+    od=$OD_PID
+    cat >>"$PF_DIR/conf/main.cf" <<CF
+smtpd_milters = unix:$OD_DIR/opendkim.sock
+non_smtpd_milters = unix:$OD_DIR/opendkim.sock
+milter_default_action = tempfail
+CF
+  fi
   postfix -c "$PF_DIR/conf" start >/dev/null 2>&1 || { echo "   postfix did not start:"; tail "$PF_DIR/maillog" 2>/dev/null; return 1; }
   wait_port "$PF_PORT" || { echo "   postfix smtpd is not listening"; return 1; }
   local master
   master=$(tr -d ' \n' <"$PF_DIR/spool/pid/master.pid")
-  smtp_run "$1" "$PF_PORT" "$master" ${OD_PID:-}
+  smtp_run "$1" "$PF_PORT" "$master" $od
   postfix -c "$PF_DIR/conf" stop >/dev/null 2>&1 || true
   for _ in $(seq 1 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
 }
-postfix_run postfix
 
 # --- Postfix + OpenDKIM ----------------------------------------------------------------------
 # Debian's opendkim in the foreground (started and stopped by its PID), signing for
@@ -302,23 +317,13 @@ CF
   OD_PID=$!
   PIDS+=($OD_PID)
   for _ in $(seq 1 50); do [ -S "$OD_DIR/opendkim.sock" ] && break; sleep 0.1; done
-  if [ -S "$OD_DIR/opendkim.sock" ]; then
-    cat >>"$PF_DIR/conf/main.cf" <<CF
-smtpd_milters = unix:$OD_DIR/opendkim.sock
-non_smtpd_milters = unix:$OD_DIR/opendkim.sock
-milter_default_action = tempfail
-CF
-    postfix_run postfix_dkim
-  else
+  if [ ! -S "$OD_DIR/opendkim.sock" ]; then
     say "opendkim did not start: $(cat "$OD_DIR/log")"
+    OD_PID=""
   fi
-  kill "$OD_PID" 2>/dev/null || true
-  wait "$OD_PID" 2>/dev/null || true
-  OD_PID=""
 else
   say "opendkim is not available: no Postfix + OpenDKIM figures"
 fi
-PF_DIR=""
 
 # --- gatewayd --------------------------------------------------------------------------------
 ADMIN=compare-admin-key
@@ -418,8 +423,14 @@ gatewayd_run() {
   put "$name.http" "$(echo "$send" | jget rate)"
   put "$name.http_p50" "$(echo "$send" | jget p50_ms)"
   put "$name.http_p99" "$(echo "$send" | jget p99_ms)"
-  say "$name: healthz $(echo "$hz" | jget rate | cut -d. -f1) req/s; HTTP sends $(echo "$send" | jget rate | cut -d. -f1)/s while delivering ($sent sent, $(grep "^$name.http_cpu=" "$RES" | cut -d= -f2) ms CPU each)"
+  say "$name: healthz $(echo "$hz" | jget rate | cut -d. -f1) req/s; HTTP sends $(echo "$send" | jget rate | cut -d. -f1)/s while delivering ($sent sent, $(last "$name.http_cpu") ms CPU each)"
 
+  if [ "${3:-}" != memory ]; then
+    sink_hold 0
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+    return 0
+  fi
   # The queue deepened to Q_SMALL, then Q_BIG queued recipients (rows written straight into the
   # database, copies of the last message's recipient: the HTTP path above is the acceptance
   # figure, this is about memory), RSS read with delivery held; then delivery released and RSS
@@ -440,21 +451,49 @@ gatewayd_run() {
   done
   put "$name.rss_drain" "$peak"
   put "$name.drain" "$(python3 -c "print($(sink_count) / $DRAIN_SECONDS)")"
-  say "$name: RSS $(grep "^$name.rss_small=" "$RES" | cut -d= -f2) MiB with $Q_SMALL queued, $(grep "^$name.rss_big=" "$RES" | cut -d= -f2) MiB with $Q_BIG; at most $peak MiB delivering from it ($(sink_count) in ${DRAIN_SECONDS} s)"
+  say "$name: RSS $(last "$name.rss_small") MiB with $Q_SMALL queued, $(last "$name.rss_big") MiB with $Q_BIG; at most $peak MiB delivering from it ($(sink_count) in ${DRAIN_SECONDS} s)"
   put "$name.hwm" "$(rss $pid VmHWM)"
   sink_hold 0
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
 }
 
-gatewayd_run sqlite "sqlite://$WORK/sqlite/gatewayd.db"
+# --- the rounds ------------------------------------------------------------------------------
+# COMPARE_ROUNDS rounds (3), each system once per round, the order reversed every other round
+# (so no system always runs first, on a cold machine, or last); the table shows the medians.
+# gatewayd's memory is measured in the first round only. Every gatewayd run starts on a new
+# database.
+HAVE_MYSQL=""
 if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && command -v mysql >/dev/null 2>&1; then
-  MYSQL_DB=gwcompare_$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  mysql -uroot -h127.0.0.1 -e "CREATE DATABASE $MYSQL_DB CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-  gatewayd_run mysql "${MYSQL%/}/$MYSQL_DB"
+  HAVE_MYSQL=1
 else
   say "MariaDB/MySQL is not reachable on 127.0.0.1:3306: SQLite only"
 fi
+run_system() {
+  local mem=""
+  [ "$2" != 1 ] || mem=memory
+  case $1 in
+  postfix | postfix_dkim) postfix_run "$1" ;;
+  sqlite) gatewayd_run sqlite "sqlite://$WORK/sqlite$2/gatewayd.db" $mem ;;
+  mysql)
+    [ -n "$HAVE_MYSQL" ] || return 0
+    MYSQL_DB=gwcompare_$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    mysql -uroot -h127.0.0.1 -e "CREATE DATABASE $MYSQL_DB CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    gatewayd_run mysql "${MYSQL%/}/$MYSQL_DB" $mem
+    mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $MYSQL_DB" >/dev/null 2>&1 || true
+    MYSQL_DB=""
+    ;;
+  esac
+}
+SYSTEMS=(postfix postfix_dkim sqlite mysql)
+for round in $(seq 1 "$ROUNDS"); do
+  order=("${SYSTEMS[@]}")
+  if [ $((round % 2)) = 0 ]; then order=(mysql sqlite postfix_dkim postfix); fi
+  echo "-- round $round of $ROUNDS: ${order[*]}"
+  for sys in "${order[@]}"; do run_system "$sys" "$round"; done
+done
+if [ -n "$PF_DIR" ] && [ -f "$PF_DIR/spool/pid/master.pid" ]; then postfix -c "$PF_DIR/conf" stop >/dev/null 2>&1 || true; fi
+PF_DIR=""
 
 # --- the table -------------------------------------------------------------------------------
 # Issue 14's figures (gatewayd at 1587c16, the same load) are printed beside the new ones, and
@@ -462,10 +501,12 @@ fi
 python3 - "$RES" "$PF_VERSION" "$Q_SMALL" "$Q_BIG" <<'PY'
 import sys
 res, pfv, qs, qb = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-r = {}
+import statistics
+runs = {}
 for line in open(res):
     k, v = line.strip().split("=", 1)
-    r[k] = float(v)
+    runs.setdefault(k, []).append(float(v))
+r = {k: statistics.median(v) for k, v in runs.items()}  # the median of the rounds
 cols = ["postfix", "postfix_dkim", "sqlite", "mysql"]
 names = {"postfix": f"Postfix {pfv}", "postfix_dkim": "Postfix + OpenDKIM", "sqlite": "gatewayd SQLite", "mysql": "gatewayd MariaDB"}
 old = {  # issue 14, measured the same way
