@@ -42,6 +42,7 @@ GO=${GO:-go}
 BIN=bin/gatewayd
 N_SMTP=${COMPARE_SMTP_MESSAGES:-5000}
 ROUNDS=${COMPARE_ROUNDS:-3}
+RATE_SECONDS=${COMPARE_RATE_SECONDS:-15}
 Q_SMALL=${COMPARE_QUEUE_SMALL:-10000}
 Q_BIG=${COMPARE_QUEUE_BIG:-100000}
 HZ_SECONDS=${COMPARE_HEALTHZ_SECONDS:-10}
@@ -74,6 +75,10 @@ trap 'exit 130' INT TERM
 say() { echo "   $*"; }
 put() { echo "$1=$2" >>"$RES"; }
 last() { grep "^$1=" "$RES" | tail -1 | cut -d= -f2; } # this round's figure
+# median KEY: the median of KEY's figures so far ("" when none).
+median() { grep "^$1=" "$RES" 2>/dev/null | cut -d= -f2 | python3 -c 'import statistics, sys
+v = [float(x) for x in sys.stdin if x.strip()]
+print(f"{statistics.median(v):.1f}" if v else "")'; }
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'{n/(b-a):.1f}')" "$@"; }
 jget() { python3 -c 'import json, sys
@@ -419,6 +424,29 @@ gatewayd_run() {
   put "$name.http_cpu" "$(cpu_ms_per "$c0" "$c1" "$sent")"
   [ -z "$MYSQLD" ] || put "$name.http_db_cpu" "$(cpu_ms_per "$d0" "$d1" "$sent")"
   wait_sink "$sent" 300 >/dev/null
+
+  # Latency at the target rate: issue 14 asks for p99 under 50 ms at the rate of its HTTP
+  # target (3x Postfix's SMTP accept on SQLite, 2x on MariaDB; Postfix's median in this run so
+  # far). Open loop (loadgen -rate: a request is due at its time whatever the answers before
+  # it, and its latency runs from then), the same 32 clients and body, for
+  # COMPARE_RATE_SECONDS (15 s), delivery running.
+  local pf factor=3
+  [ "$name" = sqlite ] || factor=2
+  pf=$(median postfix.smtp_accept)
+  if [ -n "$pf" ]; then
+    local want at
+    want=$(python3 -c "print(round($pf * $factor))")
+    sink_reset
+    at=$("$LOADGEN" http -method POST -url "http://$HTTP/api/v1/email" -c $HTTP_CLIENTS -rate "$want" -d "${RATE_SECONDS}s" \
+      -start 1000000 -expect MessageID -H "Authorization: Bearer $key" -H "Content-Type: application/json" -body "$body")
+    [ "$(echo "$at" | jget errors)" = 0 ] || say "$name: HTTP send errors at the target rate: $at"
+    put "$name.rate_want" "$want"
+    put "$name.rate_got" "$(echo "$at" | jget rate)"
+    put "$name.rate_p50" "$(echo "$at" | jget p50_ms)"
+    put "$name.rate_p99" "$(echo "$at" | jget p99_ms)"
+    wait_sink "$(echo "$at" | jget ok)" 300 >/dev/null
+    say "$name: at the target rate, $want sends/s due: $(echo "$at" | jget rate | cut -d. -f1)/s answered, p50 $(echo "$at" | jget p50_ms) ms, p99 $(echo "$at" | jget p99_ms) ms"
+  fi
   sink_hold 1
   put "$name.http" "$(echo "$send" | jget rate)"
   put "$name.http_p50" "$(echo "$send" | jget p50_ms)"
@@ -531,6 +559,8 @@ rows = [
     ("SMTP end-to-end msg/s", [cell(c, "e2e", ref=pf_e2e) for c in cols]),
     ("HTTP sends accepted/s, delivering", ["-", "-"] + [cell(c, "http", ref=pf_acc) for c in cols[2:]]),
     ("  send latency p50 / p99, ms", ["-", "-"] + [f"{g(c,'http_p50'):.1f} / {g(c,'http_p99'):.1f}" if g(c, "http_p50") is not None else "-" for c in cols[2:]]),
+    ("HTTP at the target rate: due / answered per s", ["-", "-"] + [f"{g(c,'rate_want'):.0f} / {g(c,'rate_got'):.0f}" if g(c, "rate_want") is not None else "-" for c in cols[2:]]),
+    ("  send latency p50 / p99, ms", ["-", "-"] + [f"{g(c,'rate_p50'):.1f} / {g(c,'rate_p99'):.1f}" if g(c, "rate_p50") is not None else "-" for c in cols[2:]]),
     ("HTTP accepted / own /healthz ceiling", ["-", "-"] + [f"{100 * g(c,'http') / g(c,'healthz'):.1f} %" if g(c, "healthz") else "-" for c in cols[2:]]),
     ("CPU per message, ms (SMTP, end-to-end)", [cell(c, "cpu", "{:.2f}") for c in cols]),
     ("  mysqld CPU per message, ms", ["-", "-", "-", cell("mysql", "db_cpu", "{:.2f}")]),
@@ -567,11 +597,19 @@ target("SQLite: SMTP end-to-end >= 1.5x Postfix", rat(g("sqlite", "e2e"), pf_e2e
 target("SQLite: SMTP end-to-end >= 3x Postfix + OpenDKIM", rat(g("sqlite", "e2e"), pd_e2e), 3)
 target("SQLite: HTTP accepted while delivering >= 3x Postfix SMTP accept", rat(g("sqlite", "http"), pf_acc), 3)
 target("SQLite: CPU per delivered message, DKIM included, <= 1.3 ms", g("sqlite", "cpu"), 1.3, "ms")
+# The 1.3 ms was half of Postfix's CPU per message where issue 14 measured it (2.58 ms); the
+# same target as a ratio to Postfix in this run:
+cpu_ratio = rat(g("sqlite", "cpu"), g("postfix", "cpu"))
+if cpu_ratio is not None:
+    print(f"   {'SQLite: CPU per delivered message <= 0.5x Postfix (the same, as a ratio)':<66} {cpu_ratio:>8.2f}x  {'met' if cpu_ratio <= 0.5 else 'MISSED'}")
 for c in ("sqlite", "mysql"):
     a, b = g(c, "rss_small"), g(c, "rss_big")
     if a and b:
         print(f"   {names[c] + ': RSS flat, ' + f'{qs:,} to {qb:,} queued':<66} {b / a:>8.2f}x  {'met' if b / a <= 1.1 else 'MISSED'}")
+    p99 = g(c, "rate_p99")
+    if p99 is not None:
+        print(f"   {names[c] + ': p99 HTTP send latency < 50 ms at the target rate':<66} {p99:>6.1f} ms  {'met' if p99 < 50 else 'MISSED'}")
     p99 = g(c, "http_p99")
     if p99 is not None:
-        print(f"   {names[c] + ': p99 HTTP send latency < 50 ms':<66} {p99:>6.1f} ms  {'met' if p99 < 50 else 'MISSED'}")
+        print(f"   {names[c] + ': p99 HTTP send latency < 50 ms, flat out':<66} {p99:>6.1f} ms  {'met' if p99 < 50 else 'MISSED'}")
 PY

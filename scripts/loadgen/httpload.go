@@ -34,9 +34,13 @@ type HTTPResult struct {
 	FirstErr string  `json:"first_error,omitempty"`
 }
 
-// cmdHTTP sends -n requests (stopping early after -d) or, without -n, sends for -d, from -c clients over keep-alive connections. A
-// request is ok when it answers 200 and, with -expect, its body contains that text. {n} in
-// the body is replaced by the request's sequence number (unique recipients, subjects).
+// cmdHTTP sends -n requests (stopping early after -d) or, without -n, sends for -d, from -c
+// clients over keep-alive connections. A request is ok when it answers 200 and, with
+// -expect, its body contains that text. {n} in the body is replaced by the request's sequence
+// number (unique recipients, subjects). With -rate, requests are due at that many per second
+// (open loop: request i is due at i/rate after the start, whatever the answers before it) and
+// a latency runs from when the request was due, so time spent waiting for a free client
+// counts too; without it each client sends its next request as soon as it has an answer.
 func cmdHTTP(args []string) error {
 	fs := flag.NewFlagSet("http", flag.ContinueOnError)
 	url := fs.String("url", "", "target URL (loopback)")
@@ -47,6 +51,7 @@ func cmdHTTP(args []string) error {
 	body := fs.String("body", "", "request body; {n} is replaced by the request number")
 	expect := fs.String("expect", "", "text an ok answer's body must contain")
 	start := fs.Int("start", 0, "first request number")
+	rate := fs.Float64("rate", 0, "requests due per second (0: each client as fast as it gets answers)")
 	var headers headerFlags
 	fs.Var(&headers, "H", "header 'Name: value' (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -55,11 +60,11 @@ func cmdHTTP(args []string) error {
 	if *url == "" {
 		return errors.New("http: -url is required")
 	}
-	res := runHTTP(*url, *method, *body, *expect, headers, *clients, *n, *dur, *start)
+	res := runHTTP(*url, *method, *body, *expect, headers, *clients, *n, *dur, *start, *rate)
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func runHTTP(url, method, body, expect string, headers []string, clients, n int, dur time.Duration, start int) HTTPResult {
+func runHTTP(url, method, body, expect string, headers []string, clients, n int, dur time.Duration, start int, rate float64) HTTPResult {
 	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2,
 		DisableCompression: true, IdleConnTimeout: time.Minute}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -87,6 +92,14 @@ func runHTTP(url, method, body, expect string, headers []string, clients, n int,
 				if n > 0 && i >= int64(start+n) || time.Now().After(deadline) {
 					return
 				}
+				t := time.Now()
+				if rate > 0 {
+					t = t0.Add(time.Duration(float64(i-int64(start)) / rate * float64(time.Second)))
+					if t.After(deadline) {
+						return
+					}
+					time.Sleep(time.Until(t))
+				}
 				b := body
 				if tmpl {
 					b = strings.ReplaceAll(body, "{n}", strconv.FormatInt(i, 10))
@@ -99,7 +112,6 @@ func runHTTP(url, method, body, expect string, headers []string, clients, n int,
 					k, v, _ := strings.Cut(h, ":")
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 				}
-				t := time.Now()
 				r, err := client.Do(req)
 				var rb []byte
 				if err == nil {
