@@ -33,7 +33,7 @@
 #     queued recipients (rows written straight into the database), the highest RSS while it
 #     then delivers from that queue for COMPARE_DRAIN_SECONDS (15 s), and its peak (VmHWM).
 # Each system runs once in each of COMPARE_ROUNDS (3) rounds, the order reversed every other
-# round; the table shows the median of the rounds, each figure next to the one issue 14
+# round (COMPARE_SYSTEMS picks some of postfix, postfix_dkim, sqlite and mysql); the table shows the median of the rounds, each figure next to the one issue 14
 # measured (gatewayd at 1587c16), and marks each of the issue's targets met or missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +76,7 @@ say() { echo "   $*"; }
 put() { echo "$1=$2" >>"$RES"; }
 last() { grep "^$1=" "$RES" | tail -1 | cut -d= -f2; } # this round's figure
 # median KEY: the median of KEY's figures so far ("" when none).
-median() { grep "^$1=" "$RES" 2>/dev/null | cut -d= -f2 | python3 -c 'import statistics, sys
+median() { { grep "^$1=" "$RES" 2>/dev/null || true; } | cut -d= -f2 | python3 -c 'import statistics, sys
 v = [float(x) for x in sys.stdin if x.strip()]
 print(f"{statistics.median(v):.1f}" if v else "")'; }
 now() { date +%s.%N; }
@@ -513,10 +513,13 @@ run_system() {
     ;;
   esac
 }
-SYSTEMS=(postfix postfix_dkim sqlite mysql)
+read -r -a SYSTEMS <<<"${COMPARE_SYSTEMS:-postfix postfix_dkim sqlite mysql}"
 for round in $(seq 1 "$ROUNDS"); do
   order=("${SYSTEMS[@]}")
-  if [ $((round % 2)) = 0 ]; then order=(mysql sqlite postfix_dkim postfix); fi
+  if [ $((round % 2)) = 0 ]; then
+    order=()
+    for ((i = ${#SYSTEMS[@]} - 1; i >= 0; i--)); do order+=("${SYSTEMS[i]}"); done
+  fi
   echo "-- round $round of $ROUNDS: ${order[*]}"
   for sys in "${order[@]}"; do run_system "$sys" "$round"; done
 done

@@ -49,9 +49,9 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, limit int, lease time.
 	if owner == "" || limit <= 0 {
 		return nil, errors.New("claim: owner and a positive limit are required")
 	}
-	lock, spread := "", 1
+	lock, spread, pk := "", 1, "+"
 	if db.Dialect == MySQL {
-		lock = " FOR UPDATE SKIP LOCKED"
+		lock, pk = " FOR UPDATE SKIP LOCKED", ""
 	}
 	if db.galera {
 		spread = 2
@@ -87,8 +87,10 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, limit int, lease time.
 			for _, r := range rows {
 				ids = append(ids, r.ID)
 			}
+			// On SQLite, "+" keeps the planner on the primary key: without it, it walks
+			// recipients_due for every row due (a million, in a deep queue) to find these.
 			q := "UPDATE recipients SET state = 'sending', lease_owner = ?, lease_expires_at = ?, next_attempt_at = ?, updated_at = ? WHERE id IN (" +
-				queueIn(len(rows)) + ") AND state = ? AND next_attempt_at <= ?"
+				queueIn(len(rows)) + ") AND " + pk + "state = ? AND " + pk + "next_attempt_at <= ?"
 			res, err := tx.ExecContext(ctx, q, append(append([]any{owner, expires, expires, ts}, ids...), state, ts)...)
 			took, err := queueAffected(res, err)
 			if err != nil {
@@ -98,7 +100,7 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, limit int, lease time.
 				// Some candidates changed under the claim: keep those this UPDATE leased.
 				var mine []int64
 				if err := tx.SelectContext(ctx, &mine, "SELECT id FROM recipients WHERE id IN ("+queueIn(len(rows))+
-					") AND state = 'sending' AND lease_owner = ? AND lease_expires_at = ? AND updated_at = ?",
+					") AND "+pk+"state = 'sending' AND lease_owner = ? AND lease_expires_at = ? AND updated_at = ?",
 					append(ids, owner, expires, ts)...); err != nil {
 					return fmt.Errorf("claim read back: %w", err)
 				}
