@@ -199,12 +199,10 @@ func countUsage(ctx context.Context, tx *sqlxTx, env *Envelope, acc rollups, usa
 }
 
 var (
-	messageInsertCols = []string{"uuid", "domain_id", "user_id", "api_key_id", "source", "mail_from", "subject", "tags",
-		"header_message_id", "raw", "track_links", "track_opens", "links", "callback_url", "userref", "request_id", "send_at",
-		"created_at", "list_id", "subscriber_id", "journey_id", "action_id", "placeholders"}
-	recipientInsertCols = []string{"message_id", "domain_id", "user_id", "email", "kind", "state", "attempts",
-		"next_attempt_at", "lease_owner", "lease_expires_at", "last_code", "last_reply", "created_at", "updated_at"}
-	eventInsertCols = []string{"domain_id", "user_id", "message_id", "recipient_id", "type", "email", "code", "details", "url",
+	// The columns an insert writes: every column but the id.
+	messageInsertCols   = splitCols(messageCols)[1:]
+	recipientInsertCols = splitCols(recipientCols)[1:]
+	eventInsertCols     = []string{"domain_id", "user_id", "message_id", "recipient_id", "type", "email", "code", "details", "url",
 		"user_agent", "ip", "bot", "created_at"}
 )
 
@@ -467,11 +465,10 @@ func (db *DB) MessageForDelivery(ctx context.Context, id int64) (*Message, *Send
 // messageDomainCols are the message columns (m) and the domain's (d, named dom.<column>).
 var messageDomainCols = func() string {
 	var cols []string
-	for _, c := range strings.Split(messageCols, ",") {
-		cols = append(cols, "m."+strings.TrimSpace(c))
+	for _, c := range splitCols(messageCols) {
+		cols = append(cols, "m."+c)
 	}
-	for _, c := range strings.Split(domainCols, ",") {
-		c = strings.TrimSpace(c)
+	for _, c := range splitCols(domainCols) {
 		cols = append(cols, "d."+c+" AS `dom."+c+"`")
 	}
 	return strings.Join(cols, ", ")

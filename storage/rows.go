@@ -95,3 +95,12 @@ func rowBytes(r []any) int {
 	}
 	return n
 }
+
+// splitCols turns a column list as the queries write it ("id, uuid,\n\tdomain_id") into names.
+func splitCols(list string) []string {
+	cols := strings.Split(list, ",")
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
+	}
+	return cols
+}
