@@ -221,6 +221,24 @@ const sumCols = `COALESCE(SUM(sent), 0) AS sent, COALESCE(SUM(delivered), 0) AS 
 	COALESCE(SUM(opened), 0) AS opened, COALESCE(SUM(clicked), 0) AS clicked,
 	COALESCE(SUM(unsubscribed), 0) AS unsubscribed, COALESCE(SUM(complained), 0) AS complained`
 
+// sumStatsBy sums the stats_daily rows matching where per value of the column key; values
+// without rows are absent.
+func sumStatsBy[K comparable](ctx context.Context, db *DB, key, where string, args ...any) (map[K]Counts, error) {
+	var rows []struct {
+		Key K `db:"k"`
+		Counts
+	}
+	err := db.r.SelectContext(ctx, &rows, "SELECT "+key+" AS k, "+sumCols+" FROM stats_daily WHERE "+where+" GROUP BY "+key, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[K]Counts, len(rows))
+	for _, r := range rows {
+		out[r.Key] = r.Counts
+	}
+	return out, nil
+}
+
 func statsWhere(domainIDs []int64, fromDay, toDay int) (string, []any) {
 	if len(domainIDs) == 0 {
 		return "1 = 0", nil
@@ -246,21 +264,7 @@ func (db *DB) StatsTotals(ctx context.Context, domainIDs []int64, fromDay, toDay
 // domains without activity are absent.
 func (db *DB) StatsByDomain(ctx context.Context, domainIDs []int64, fromDay, toDay int) (map[int64]Counts, error) {
 	where, args := statsWhere(domainIDs, fromDay, toDay)
-	type row struct {
-		DomainID int64 `db:"domain_id"`
-		Counts
-	}
-	var rows []row
-	err := db.r.SelectContext(ctx, &rows, "SELECT domain_id, "+sumCols+" FROM stats_daily WHERE "+where+" AND tag = '' GROUP BY domain_id",
-		args...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]Counts, len(rows))
-	for _, r := range rows {
-		out[r.DomainID] = r.Counts
-	}
-	return out, nil
+	return sumStatsBy[int64](ctx, db, "domain_id", where+" AND tag = ''", args...)
 }
 
 // LastActivity returns, per domain of the user, the time of its newest event at or after
@@ -288,60 +292,19 @@ func (db *DB) LastActivity(ctx context.Context, userID, since int64) (map[int64]
 // StatsByTag sums the rollups per tag (messages without tags are not in it).
 func (db *DB) StatsByTag(ctx context.Context, domainIDs []int64, fromDay, toDay int) (map[string]Counts, error) {
 	where, args := statsWhere(domainIDs, fromDay, toDay)
-	type row struct {
-		Tag string `db:"tag"`
-		Counts
-	}
-	var rows []row
-	err := db.r.SelectContext(ctx, &rows, "SELECT tag, "+sumCols+" FROM stats_daily WHERE "+where+" AND tag <> '' GROUP BY tag ORDER BY tag", args...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]Counts, len(rows))
-	for _, r := range rows {
-		out[r.Tag] = r.Counts
-	}
-	return out, nil
+	return sumStatsBy[string](ctx, db, "tag", where+" AND tag <> ''", args...)
 }
 
 // StatsByDay sums the rollups per day (YYYYMMDD) for one tag; days without activity are absent.
 func (db *DB) StatsByDay(ctx context.Context, domainIDs []int64, fromDay, toDay int, tag string) (map[int]Counts, error) {
 	where, args := statsWhere(domainIDs, fromDay, toDay)
-	type row struct {
-		Day int `db:"day"`
-		Counts
-	}
-	var rows []row
-	err := db.r.SelectContext(ctx, &rows, "SELECT day, "+sumCols+" FROM stats_daily WHERE "+where+" AND tag = ? GROUP BY day ORDER BY day",
-		append(args, tag)...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int]Counts, len(rows))
-	for _, r := range rows {
-		out[r.Day] = r.Counts
-	}
-	return out, nil
+	return sumStatsBy[int](ctx, db, "day", where+" AND tag = ?", append(args, tag)...)
 }
 
 // StatsAllDomainsByDay sums every domain's daily rollups (all messages, tag "") per day over
 // fromDay..toDay: the operator's view of the platform.
 func (db *DB) StatsAllDomainsByDay(ctx context.Context, fromDay, toDay int) (map[int]Counts, error) {
-	type row struct {
-		Day int `db:"day"`
-		Counts
-	}
-	var rows []row
-	err := db.r.SelectContext(ctx, &rows, "SELECT day, "+sumCols+" FROM stats_daily WHERE day BETWEEN ? AND ? AND tag = '' GROUP BY day ORDER BY day",
-		fromDay, toDay)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int]Counts, len(rows))
-	for _, r := range rows {
-		out[r.Day] = r.Counts
-	}
-	return out, nil
+	return sumStatsBy[int](ctx, db, "day", "day BETWEEN ? AND ? AND tag = ''", fromDay, toDay)
 }
 
 // Bucket is one aggregation key and its count.
