@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatewayd/app/apptest"
+	"gatewayd/internal/testkit"
 )
 
 // BenchmarkImport measures subscribers.import.post: BENCH_IMPORT_ROWS (default 100,000)
@@ -16,7 +17,7 @@ import (
 // RSS (the server runs in the test process). Run it with -benchtime 1x; `make bench` prints
 // the figures.
 func BenchmarkImport(b *testing.B) {
-	n := benchInt("BENCH_IMPORT_ROWS", 100000)
+	n := testkit.EnvInt("BENCH_IMPORT_ROWS", 100000)
 	env := apptest.Start(b, nil)
 	u := env.CreateUser("bench")
 	l := env.MustAPI(map[string]any{"Command": "list.create", "SessionID": u.SessionID, "SubscriberListName": "Bench"})

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,8 +24,8 @@ import (
 // smtptest server (GATEWAY_DEFAULT_RELAY); the clock runs from the first submission until
 // the sink holds every message. Run with -benchtime 1x (make bench does).
 func BenchmarkDeliveryEndToEnd(b *testing.B) {
-	n := benchEnvInt("BENCH_DELIVERY_MESSAGES", 5000)
-	workers := benchEnvInt("BENCH_DELIVERY_WORKERS", 16)
+	n := testkit.EnvInt("BENCH_DELIVERY_MESSAGES", 5000)
+	workers := testkit.EnvInt("BENCH_DELIVERY_WORKERS", 16)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		sink := smtptest.Start(b, smtptest.Options{})
@@ -104,10 +103,3 @@ var benchBody = func() string {
 	}
 	return s
 }()
-
-func benchEnvInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}

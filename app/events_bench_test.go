@@ -4,30 +4,22 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"gatewayd/app/apptest"
+	"gatewayd/internal/testkit"
 	"gatewayd/storage"
 )
-
-func benchInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
 
 // BenchmarkWebhookDispatch measures how many events per second the webhook dispatcher
 // delivers to one local receiver: BENCH_WEBHOOK_EVENTS (default 5000) delivered events are
 // written (each makes an outbox row), then the dispatcher is started and timed until the
 // receiver has them all. Run it with -benchtime 1x; `make bench` prints the figure.
 func BenchmarkWebhookDispatch(b *testing.B) {
-	n := benchInt("BENCH_WEBHOOK_EVENTS", 5000)
+	n := testkit.EnvInt("BENCH_WEBHOOK_EVENTS", 5000)
 	env := apptest.Start(b, nil)
 	u := env.CreateUser("bench")
 	d := env.AddDomain(u, "example.com")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatewayd/app/apptest"
+	"gatewayd/internal/testkit"
 	"gatewayd/storage/storagetest"
 )
 
@@ -18,7 +19,7 @@ import (
 // benchmarks). It reports the milliseconds of each report command through api.php and the
 // process's peak RSS (the server runs in the test process); run it with -benchtime 1x.
 func BenchmarkListReports(b *testing.B) {
-	n := benchInt("BENCH_REPORT_ROWS", 100000)
+	n := testkit.EnvInt("BENCH_REPORT_ROWS", 100000)
 	env := apptest.Start(b, nil)
 	u := env.CreateUser("bench")
 	l := env.MustAPI(map[string]any{"Command": "list.create", "SessionID": u.SessionID, "SubscriberListName": "Bench"})

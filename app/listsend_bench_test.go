@@ -19,6 +19,7 @@ import (
 
 	"gatewayd/app/apptest"
 	"gatewayd/config"
+	"gatewayd/internal/testkit"
 )
 
 // BenchmarkListSend measures a full-list send (GATEWAY_SENDEMAIL_FULL_LIST=true) of a
@@ -33,14 +34,14 @@ import (
 // process's resident set (VmRSS; the server runs in the test process) sampled every second.
 // Run it with -benchtime 1x; `make bench` prints the figures.
 func BenchmarkListSend(b *testing.B) {
-	n := benchInt("BENCH_LIST_SUBSCRIBERS", 100000)
-	singles := benchInt("BENCH_SINGLE_SENDS", 2000)
-	drainFor := time.Duration(benchInt("BENCH_DRAIN_SECONDS", 600)) * time.Second
+	n := testkit.EnvInt("BENCH_LIST_SUBSCRIBERS", 100000)
+	singles := testkit.EnvInt("BENCH_SINGLE_SENDS", 2000)
+	drainFor := time.Duration(testkit.EnvInt("BENCH_DRAIN_SECONDS", 600)) * time.Second
 	sink := startCountSink(b)
 	env := apptest.Start(b, func(c *config.Config) {
 		c.SendEmailFullList = true
 		c.DefaultRelay = "smtp://" + sink.addr
-		c.Workers = benchInt("BENCH_DELIVERY_WORKERS", 16)
+		c.Workers = testkit.EnvInt("BENCH_DELIVERY_WORKERS", 16)
 	})
 	s := newBenchSender(b, env)
 	list, tpl := benchAudience(b, env, s.user.SessionID, n)

@@ -33,9 +33,9 @@ import (
 // arrived or after BENCH_QUEUE_SECONDS (default 120), whichever comes first; then gatewayd
 // gets SIGTERM and must stop cleanly. Run with -benchtime 1x (make bench does).
 func BenchmarkQueueDrain(b *testing.B) {
-	n := envInt("BENCH_QUEUE_MESSAGES", 100000)
-	window := time.Duration(envInt("BENCH_QUEUE_SECONDS", 120)) * time.Second
-	workers := envInt("BENCH_DELIVERY_WORKERS", 16)
+	n := testkit.EnvInt("BENCH_QUEUE_MESSAGES", 100000)
+	window := time.Duration(testkit.EnvInt("BENCH_QUEUE_SECONDS", 120)) * time.Second
+	workers := testkit.EnvInt("BENCH_DELIVERY_WORKERS", 16)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		bin := testkit.BuildGatewayd(b)
@@ -127,13 +127,6 @@ func BenchmarkQueueDrain(b *testing.B) {
 		b.ReportMetric(float64(max(hwm, peakRSS))/1024, "peak-rss-MiB")
 		b.ReportMetric(seed.Seconds(), "seed-s")
 	}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 // procStatus reads a kB field of /proc/<pid>/status (0 when unavailable).
